@@ -1,0 +1,141 @@
+"""Configuration from the environment (names and defaults from SPEC.md).
+
+Settings are validated once at start. A bad value stops the program with one line that names the
+variable; the offending value itself is never echoed, because it may be a secret.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.store.urls import normalize_database_url
+
+#: Variables that may instead be given as ``<NAME>_FILE`` (Docker/Kubernetes secrets).
+SECRET_FILE_VARIABLES = (
+    "M2M_API_ID",
+    "M2M_USERNAME",
+    "M2M_PASSWORD",
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "SMSBOT_RECEIPT_PASSPHRASE",
+)
+
+DEFAULT_PORTAL_URL = "https://api.m2miportal.com"
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or malformed; the message names the variable only."""
+
+
+class Settings(BaseSettings):
+    """Everything the bot reads from its environment."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True)
+
+    DATABASE_URL: str = "sqlite:///smsbot.db"
+    SLACK_BOT_TOKEN: SecretStr | None = None
+    SLACK_SIGNING_SECRET: SecretStr | None = None
+    SLACK_APP_TOKEN: SecretStr | None = None
+    SLACK_API_URL: str = "https://slack.com/api/"
+    HOST: str = "0.0.0.0"  # noqa: S104 - the documented default for HTTP mode in a container
+    PORT: int = Field(default=3000, ge=0, le=65535)
+    M2M_API_URL: str = DEFAULT_PORTAL_URL
+    M2M_API_ID: SecretStr | None = None
+    M2M_USERNAME: SecretStr | None = None
+    M2M_PASSWORD: SecretStr | None = None
+    SMSBOT_PORTAL: Literal["live", "sandbox"] | None = None
+    SMSBOT_ADMINS: str = ""
+    SMSBOT_APPROVAL_CHANNEL: str | None = None
+    SMSBOT_RECEIPT_PASSPHRASE: SecretStr | None = None
+    SMSBOT_APPROVAL_TTL_MINUTES: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    SMSBOT_PORTAL_CONNECT_TIMEOUT: float = Field(default=5.0, gt=0, le=120)
+    SMSBOT_PORTAL_READ_TIMEOUT: float = Field(default=20.0, gt=0, le=600)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        # pydantic-settings has no built-in `<NAME>_FILE` convention; the value comes from os.environ
+        # so that explicit keyword overrides (tests) still win.
+        if not isinstance(data, dict):
+            return data
+        for name in SECRET_FILE_VARIABLES:
+            path = os.environ.get(f"{name}_FILE")
+            if path and not data.get(name):
+                try:
+                    data[name] = Path(path).read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise ValueError(f"{name}_FILE: cannot read the file ({exc.strerror})") from None
+        return data
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return normalize_database_url(value)
+
+    @field_validator("SLACK_API_URL", "M2M_API_URL")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("SMSBOT_ADMINS")
+    @classmethod
+    def _admins(cls, value: str) -> str:
+        for item in _split_ids(value):
+            if not (item[:1] in ("U", "W") and item[1:].isalnum() and item.isupper()):
+                raise ValueError("must be a comma-separated list of Slack user IDs (U… or W…)")
+        return value
+
+    @field_validator("SMSBOT_APPROVAL_CHANNEL")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        if value and not (value[:1] in ("C", "G") and value[1:].isalnum()):
+            raise ValueError("must be a Slack channel ID (C… or G…)")
+        return value or None
+
+    @model_validator(mode="after")
+    def _live_needs_credentials(self) -> Settings:
+        if self.SMSBOT_PORTAL == "live":
+            for name in ("M2M_API_ID", "M2M_USERNAME", "M2M_PASSWORD"):
+                if getattr(self, name) is None:
+                    raise ValueError(f"{name}: required when SMSBOT_PORTAL=live")
+        return self
+
+    @property
+    def admins(self) -> frozenset[str]:
+        """Slack user IDs that are admins from the first start."""
+        return frozenset(_split_ids(self.SMSBOT_ADMINS))
+
+    @property
+    def portal_mode(self) -> Literal["live", "sandbox"]:
+        """`sandbox` when no portal credentials are set, unless SMSBOT_PORTAL says otherwise."""
+        if self.SMSBOT_PORTAL is not None:
+            return self.SMSBOT_PORTAL
+        has_credentials = all(
+            v is not None for v in (self.M2M_API_ID, self.M2M_USERNAME, self.M2M_PASSWORD)
+        )
+        return "live" if has_credentials else "sandbox"
+
+
+def _split_ids(value: str) -> list[str]:
+    return [part.strip() for part in value.replace(" ", ",").split(",") if part.strip()]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the environment; raise ConfigError naming the first bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        location = ".".join(str(part) for part in first["loc"]) or "configuration"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if ":" in message and message.split(":", 1)[0].isupper():
+            raise ConfigError(message) from None
+        raise ConfigError(f"{location}: {message}") from None
