@@ -60,8 +60,8 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _read_secret_files(cls, data: Any) -> Any:
-        # pydantic-settings has no built-in `<NAME>_FILE` convention; the value comes from os.environ
-        # so that explicit keyword overrides (tests) still win.
+        # pydantic-settings has no `<NAME>_FILE` convention. The file is read only when the value
+        # itself is not given, so explicit keyword overrides (tests) still win.
         if not isinstance(data, dict):
             return data
         for name in SECRET_FILE_VARIABLES:
@@ -70,7 +70,9 @@ class Settings(BaseSettings):
                 try:
                     data[name] = Path(path).read_text(encoding="utf-8").strip()
                 except OSError as exc:
-                    raise ValueError(f"{name}_FILE: cannot read the file ({exc.strerror})") from None
+                    raise ValueError(
+                        f"{name}_FILE: cannot read the file ({exc.strerror})"
+                    ) from None
         return data
 
     @field_validator("DATABASE_URL")

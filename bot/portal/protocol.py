@@ -8,6 +8,7 @@ access, and anything over a size cap.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from lxml import etree
 
@@ -81,8 +82,8 @@ def parse_xml(body: bytes) -> etree._Element:
         root = etree.fromstring(body, _parser())
     except etree.XMLSyntaxError as exc:
         raise XmlError(f"malformed XML: {exc.msg}") from None
-    tree = root.getroottree()
-    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+    docinfo: Any = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
         raise XmlError("XML with a DOCTYPE is refused")
     for node in root.iter():
         if isinstance(node, etree._Entity):
@@ -140,7 +141,7 @@ def parse_response(body: bytes, call: str) -> Response:
     for child in root:
         if not isinstance(child.tag, str):
             continue
-        text = "".join(child.itertext()).strip()
+        text = "".join(str(t) for t in child.itertext()).strip()
         if child.tag == "api_outcome":
             outcome = text
         elif child.tag not in fields:

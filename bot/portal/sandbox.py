@@ -10,13 +10,12 @@ bot must handle can be produced on demand. It is a WSGI app, served by a real HT
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from socketserver import ThreadingMixIn
 from typing import Any, Literal
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-from socketserver import ThreadingMixIn
 
 from lxml import etree
 
@@ -25,7 +24,12 @@ from bot.sms.binary import check_binary
 from bot.sms.gsm7 import MAX_SEPTETS, count_septets
 from bot.sms.simtypes import BINARY_TYPES, OPEN_USER_GROUP_TYPES, canonical_type
 
-SANDBOX_CREDENTIALS = Credentials(api_id="100000", username="sandbox", password="sandbox-password")
+#: Not a secret: the sandbox is a local simulator and documents its own login.
+SANDBOX_CREDENTIALS = Credentials(
+    api_id="100000",
+    username="sandbox",
+    password="sandbox-password",  # noqa: S106
+)
 KPN_QUEUE_LIMIT = 60
 
 Fault = Literal["none", "timeout", "500", "non_xml", "malformed", "reset"]
@@ -45,12 +49,12 @@ class SandboxSim:
 
 #: SIMs every sandbox knows, one of each kind the rules distinguish (all pass Luhn).
 DEMO_SIMS: tuple[SandboxSim, ...] = (
-    SandboxSim("89440000000000000016", "Manx Telecom"),
+    SandboxSim("89440000000000000010", "Manx Telecom"),
     SandboxSim("89310000000000000023", "Multinet KPN C"),
     SandboxSim("89310000000000000031", "Multinet KPN O"),
     SandboxSim("89310000000000000049", "Multinet KPN C", online=False),
-    SandboxSim("89440000000000000057", "Manx Telecom", active=False),
-    SandboxSim("89330000000000000064", "Multinet Orange"),
+    SandboxSim("89440000000000000051", "Manx Telecom", active=False),
+    SandboxSim("89330000000000000062", "Multinet Orange"),
 )
 
 
@@ -121,7 +125,9 @@ class SandboxPortal:
     # ---- WSGI ---------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         if environ.get("REQUEST_METHOD") != "POST":
-            return _reply(start_response, "405 Method Not Allowed", b"POST XML here\n", "text/plain")
+            return _reply(
+                start_response, "405 Method Not Allowed", b"POST XML here\n", "text/plain"
+            )
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         with self._lock:
@@ -263,7 +269,8 @@ def _reply(
     start_response: StartResponse, status: str, body: bytes, content_type: str = "application/xml"
 ) -> list[bytes]:
     start_response(
-        status, [("Content-Type", f"{content_type}; charset=utf-8"), ("Content-Length", str(len(body)))]
+        status,
+        [("Content-Type", f"{content_type}; charset=utf-8"), ("Content-Length", str(len(body)))],
     )
     return [body]
 
@@ -274,7 +281,7 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -283,6 +290,7 @@ class SandboxServer:
 
     def __init__(self, portal: SandboxPortal | None = None, host: str = "127.0.0.1", port: int = 0):
         self.portal = portal or SandboxPortal()
+        self._host = host
         self._server = make_server(
             host, port, self.portal, server_class=_ThreadingServer, handler_class=_QuietHandler
         )
@@ -290,8 +298,7 @@ class SandboxServer:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
+        return f"http://{self._host}:{self._server.server_port}/"
 
     def start(self) -> SandboxServer:
         self._thread.start()

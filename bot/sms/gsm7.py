@@ -80,9 +80,7 @@ def suggestion_for(ch: str) -> str | None:
     if ch in _SUGGESTIONS:
         return _SUGGESTIONS[ch]
     # Accented letters outside the alphabet: offer the bare letter when that is sendable (ç → c).
-    base = "".join(
-        c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c)
-    )
+    base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
     if base and base != ch and all(char_septets(c) is not None for c in base):
         return base
     return None
@@ -162,7 +160,9 @@ def check_text(text: str) -> list[Problem]:
     if count.over_by:
         doubles = ""
         if count.double_chars:
-            listed = " and ".join(f"`{c}`" if c != "\x0c" else "form feed" for c in count.double_chars)
+            listed = " and ".join(
+                f"`{c}`" if c != "\x0c" else "form feed" for c in count.double_chars
+            )
             verb = "count" if len(count.double_chars) > 1 else "counts"
             doubles = f" — {listed} {verb} as two"
         problems.append(

@@ -22,8 +22,11 @@ def check_origin(raw: str | None) -> tuple[str | None, list[Problem]]:
         ]
     if not (origin.isascii() and origin.isdigit()):
         return origin, [
-            Problem("origin", "not_digits", "The origin is a phone number: digits only, e.g. "
-                    "447890123456.")
+            Problem(
+                "origin",
+                "not_digits",
+                "The origin is a phone number: digits only, e.g. 447890123456.",
+            )
         ]
     if len(origin) > MAX_ORIGIN_DIGITS:
         return origin, [

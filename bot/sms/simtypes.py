@@ -21,9 +21,7 @@ def is_manx(sim_type: str | None) -> bool:
     return canon is not None and canon.startswith("manx")
 
 
-def check_sim_type(
-    sim_type: str | None, data_coding: str, origin: str | None
-) -> list[Problem]:
+def check_sim_type(sim_type: str | None, data_coding: str, origin: str | None) -> list[Problem]:
     """SIM-type rules. With the type unknown, the portal decides: nothing is refused here."""
     canon = canonical_type(sim_type)
     if canon is None:

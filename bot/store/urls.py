@@ -18,7 +18,9 @@ def normalize_database_url(url: str) -> str:
     try:
         parsed = make_url(raw)
     except ArgumentError:
-        raise ValueError("is not a database URL (expected sqlite:///FILE or postgresql://…)") from None
+        raise ValueError(
+            "is not a database URL (expected sqlite:///FILE or postgresql://…)"
+        ) from None
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):

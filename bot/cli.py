@@ -1,0 +1,455 @@
+"""`smsbot`: the command line. Sends go through the same pipeline as Slack (bot.service)."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from bot.authz import AuthzInputError, Principal, parse_expiry, parse_role
+from bot.config import ConfigError, Settings, load_settings
+from bot.runtime import Runtime, build_runtime
+from bot.service import Execution, SendCommand, Submission
+from bot.sms.message import Draft
+from bot.store import audit
+from bot.store.db import Database
+from bot.store.grants import check_access, create_grant, describe, list_grants, revoke_grant
+from bot.store.inventory import get_sim, import_csv, list_sims
+from bot.store.migrate import upgrade
+
+#: Exit statuses of `smsbot send` (README): 0 only when the portal accepted the message.
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_REJECTED = 3
+EXIT_UNKNOWN = 4
+EXIT_AWAITING = 5
+
+
+class Fail(click.ClickException):
+    """A one-line reason and an exit status."""
+
+    def __init__(self, message: str, code: int = EXIT_REFUSED) -> None:
+        super().__init__(message)
+        self.status = code
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise Fail(str(exc), EXIT_USAGE) from None
+
+
+@contextmanager
+def _database() -> Iterator[Database]:
+    """The database alone, migrated (commands that need no portal)."""
+    db = Database(_settings().DATABASE_URL)
+    try:
+        upgrade(db.engine)
+        yield db
+    finally:
+        db.dispose()
+
+
+@contextmanager
+def _runtime() -> Iterator[Runtime]:
+    runtime = build_runtime(_settings())
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+def _operator() -> str:
+    """Who ran a CLI admin command (recorded as the audit actor)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens to stderr.")
+def cli(verbose: bool) -> None:
+    """smsbot: send SMS to IoT/M2M SIMs through the operator portal, with authorization and an
+    audit trail. Configuration comes from the environment (see README)."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+# ---- db --------------------------------------------------------------------------------------
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration (safe to repeat)."""
+    with _database() as database:
+        click.echo(f"database at head: {database.url.render_as_string(hide_password=True)}")
+
+
+# ---- send ------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--as", "user", required=True, help="Slack user ID the send is made for (U…).")
+@click.option("--group", "groups", multiple=True, help="A user group ID of that user (S…).")
+@click.option("--channel", default=None, help="Channel ID the request comes from (C…).")
+@click.option("--iccid", required=True, help="Target SIM (18–22 digits; spaces/dashes allowed).")
+@click.option("--text", "text", required=True, help="Message text (GSM 7-bit, ≤160 septets).")
+@click.option("--binary", is_flag=True, help="TEXT is a base64 payload (Multinet KPN C only).")
+@click.option("--origin", default=None, help="Origination number (Manx Telecom SIMs only).")
+@click.option("--sms-uid", default=None, help="Trace id, ≤12 letters/digits (default: generated).")
+@click.option("--idempotency-key", default=None, help="Same key → sent at most once.")
+@click.option("--replace-unsupported", is_flag=True, help="Use the suggested GSM replacements.")
+@click.option(
+    "--yes", "confirmed", is_flag=True, help="Send despite warnings (after reading them)."
+)
+def send(
+    user: str,
+    groups: tuple[str, ...],
+    channel: str | None,
+    iccid: str,
+    text: str,
+    binary: bool,
+    origin: str | None,
+    sms_uid: str | None,
+    idempotency_key: str | None,
+    replace_unsupported: bool,
+    confirmed: bool,
+) -> None:
+    """Send one SMS through the full pipeline; exit 0 only when the portal accepted it."""
+    command = SendCommand(
+        principal=Principal(user, groups, channel),
+        draft=Draft(
+            iccid=iccid,
+            message_text=text,
+            data_coding="binary" if binary else "default",
+            origin=origin,
+            sms_uid=sms_uid,
+            apply_replacements=replace_unsupported,
+        ),
+        source="cli",
+        idempotency_key=idempotency_key,
+        confirmed=confirmed,
+    )
+    with _runtime() as runtime:
+        submission, execution = runtime.service.send(command)
+    _report(submission, execution)
+
+
+def _report(submission: Submission, execution: Execution | None) -> None:
+    status = submission.status
+    if status == "invalid":
+        raise Fail(
+            "refused (audit #{}): {}".format(
+                submission.audit_seq,
+                " | ".join(f"{p.field}: {p.message}" for p in submission.errors),
+            )
+        )
+    if status == "denied":
+        raise Fail(f"denied (audit #{submission.audit_seq}): {submission.reason}")
+    if status == "needs_confirmation":
+        warned = " | ".join(f"{p.field}: {p.message}" for p in submission.warnings)
+        raise Fail(
+            f"not sent, confirm first (audit #{submission.audit_seq}): {warned} — "
+            "re-run with --yes to send anyway"
+        )
+    request = (execution.request if execution else None) or submission.request
+    assert request is not None
+    if status == "awaiting_approval":
+        click.echo(f"request #{request.id} sms_uid={request.sms_uid} awaits approval")
+        sys.exit(EXIT_AWAITING)
+    lines = [
+        f"request #{request.id}  sms_uid={request.sms_uid}  state={request.state}",
+        f"iccid {request.iccid}  coding={request.data_coding}  text={request.message_text!r}",
+    ]
+    if status == "duplicate":
+        lines.insert(0, f"already submitted with this idempotency key: {submission.reason}")
+    if request.outcome_reason:
+        lines.append(f"outcome: {request.outcome_reason}")
+    if execution is not None and execution.outcome is not None:
+        lines.append(
+            f"portal: {execution.outcome.elapsed_ms:.1f} ms, "
+            f"{execution.outcome.attempts} attempt(s)"
+        )
+    audit_id = execution.audit_seq if execution and execution.audit_seq else submission.audit_seq
+    lines.append(f"audit #{audit_id}")
+    click.echo("\n".join(lines))
+    code = {
+        "accepted": EXIT_OK,
+        "rejected": EXIT_REJECTED,
+        "unknown": EXIT_UNKNOWN,
+        "awaiting_approval": EXIT_AWAITING,
+    }.get(request.state, EXIT_REFUSED)
+    if code != EXIT_OK:
+        raise Fail(f"request #{request.id} is {request.state}", code)
+
+
+# ---- sims ------------------------------------------------------------------------------------
+@cli.group()
+def sims() -> None:
+    """The SIM inventory."""
+
+
+@sims.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def sims_import(file: Path) -> None:
+    """Import or update SIMs from CSV with the header: iccid,label,sim_type,group,active.
+
+    Any bad row imports nothing; every bad row is reported with its line number."""
+    with _database() as database, file.open(newline="", encoding="utf-8-sig") as source:
+        try:
+            with database.session() as session:
+                result = import_csv(session, source, _operator())
+                if result.errors:
+                    raise _ImportFailed(result.errors)
+        except _ImportFailed as failed:
+            with database.session() as session:
+                audit.append(
+                    session,
+                    "sims_import_refused",
+                    _operator(),
+                    details={"file": file.name, "errors": failed.errors[:50]},
+                )
+            for line in failed.errors[1:]:
+                click.echo(line, err=True)
+            raise Fail(f"nothing imported: {failed.errors[0]}") from None
+    click.echo(f"imported {result.imported} new SIM(s), updated {result.updated}")
+
+
+class _ImportFailed(Exception):
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__(errors[0])
+        self.errors = errors
+
+
+@sims.command("list")
+def sims_list() -> None:
+    """List the inventory."""
+    with _database() as database, database.session() as session:
+        rows = list_sims(session)
+        for sim in rows:
+            state = "active" if sim.active else "inactive"
+            click.echo(
+                f"{sim.iccid}  {sim.sim_type or '-':<16} {sim.group_name or '-':<12} "
+                f"{state:<8} {sim.label or ''}"
+            )
+        if not rows:
+            click.echo("no SIMs in the inventory (smsbot sims import FILE.csv)")
+
+
+# ---- grants ----------------------------------------------------------------------------------
+@cli.command()
+@click.argument("subject")
+@click.argument("sims")
+@click.option("--role", required=True, help="sender, approver, admin or auditor.")
+@click.option("--approval-required", is_flag=True, help="Sends under this grant need approval.")
+@click.option("--expires", default=None, help="30d, 12h, 90m, 2w or an ISO date.")
+def grant(subject: str, sims: str, role: str, approval_required: bool, expires: str | None) -> None:
+    """Grant ROLE to SUBJECT (U…/W… user, S… group, C…/G… channel) over SIMS (an ICCID, a
+    prefix like 894412*, group:NAME, or *)."""
+    actor = _operator()
+    with _database() as database:
+        try:
+            with database.session() as session:
+                created = create_grant(
+                    session,
+                    subject=subject,
+                    scope=sims,
+                    role=role,
+                    actor=actor,
+                    approval_required=approval_required,
+                    expires_at=parse_expiry(expires, datetime.now(UTC)),
+                )
+                info = describe(created)
+        except AuthzInputError as exc:
+            with database.session() as session:
+                audit.append(
+                    session,
+                    "grant_refused",
+                    actor,
+                    details={
+                        "subject": subject[:64],
+                        "scope": sims[:80],
+                        "role": role[:32],
+                        "reason": str(exc),
+                    },
+                )
+            raise Fail(str(exc)) from None
+    click.echo(f"grant #{info['grant_id']}: {json.dumps(info, ensure_ascii=False)}")
+
+
+@cli.command()
+@click.argument("grant_id", type=int)
+def revoke(grant_id: int) -> None:
+    """Revoke a grant (it stays in the table, marked revoked)."""
+    with _database() as database, database.session() as session:
+        revoked = revoke_grant(session, grant_id, _operator())
+        if revoked is None:
+            raise Fail(f"no active grant #{grant_id}")
+    click.echo(f"grant #{grant_id} revoked")
+
+
+@cli.command()
+@click.option("--all", "include_inactive", is_flag=True, help="Include revoked and expired.")
+def grants(include_inactive: bool) -> None:
+    """List grants."""
+    with _database() as database, database.session() as session:
+        rows = list_grants(session, include_inactive=include_inactive)
+        for g in rows:
+            flags = []
+            if g.approval_required:
+                flags.append("approval")
+            if g.expires_at:
+                flags.append(f"expires {g.expires_at:%Y-%m-%d %H:%M}")
+            if g.revoked_at:
+                flags.append(f"revoked by {g.revoked_by}")
+            click.echo(f"#{g.id:<4} {g.role:<8} {g.subject:<12} {g.scope:<24} {' '.join(flags)}")
+        if not rows:
+            click.echo("no grants")
+
+
+@cli.command()
+@click.argument("user")
+@click.argument("iccid")
+@click.option("--group", "groups", multiple=True, help="A user group ID of that user (S…).")
+@click.option("--channel", default=None, help="The channel the request would come from.")
+@click.option("--role", default="sender", help="The role to check (default sender).")
+def can(user: str, iccid: str, groups: tuple[str, ...], channel: str | None, role: str) -> None:
+    """Say which grant lets USER act on ICCID, or why not (exit 1)."""
+    settings = _settings()
+    try:
+        wanted = parse_role(role)
+    except AuthzInputError as exc:
+        raise Fail(str(exc), EXIT_USAGE) from None
+    with _database() as database, database.session() as session:
+        from bot.sms.iccid import normalize_iccid
+
+        number = normalize_iccid(iccid)
+        sim = get_sim(session, number)
+        decision = check_access(
+            session,
+            Principal(user, groups, channel),
+            wanted,
+            number,
+            sim.group_name if sim else None,
+            settings.admins,
+        )
+    if not decision.allowed:
+        raise Fail(f"no: {decision.reason}")
+    approval = " (approval required)" if decision.approval_required else ""
+    click.echo(f"yes: {decision.basis}{approval}")
+
+
+# ---- audit -----------------------------------------------------------------------------------
+@cli.group("audit")
+def audit_group() -> None:
+    """The audit log: list, export, verify."""
+
+
+@audit_group.command("list")
+@click.option("--iccid", default=None)
+@click.option("--since", default=None, help="ISO date/time (UTC unless an offset is given).")
+@click.option("--limit", default=50, show_default=True)
+def audit_list(iccid: str | None, since: str | None, limit: int) -> None:
+    """The latest entries, oldest first."""
+    since_at = None
+    if since:
+        try:
+            since_at = datetime.fromisoformat(since)
+        except ValueError:
+            raise Fail(f"--since: `{since}` is not an ISO date/time", EXIT_USAGE) from None
+        if since_at.tzinfo is None:
+            since_at = since_at.replace(tzinfo=UTC)
+    with _database() as database, database.session() as session:
+        rows = audit.query(session, iccid=iccid, since=since_at, limit=limit, newest_first=True)
+        for row in reversed(rows):
+            click.echo(audit.to_text(row))
+
+
+@audit_group.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="jsonl")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def audit_export(fmt: str, output: Path | None) -> None:
+    """Write the whole log (with hashes) to stdout or a file."""
+    with _database() as database, database.session() as session:
+        if output is None:
+            audit.export(session, sys.stdout, fmt)
+            return
+        with output.open("w", encoding="utf-8", newline="") as out:
+            count = audit.export(session, out, fmt)
+    click.echo(f"{count} rows written to {output}", err=True)
+
+
+@audit_group.command("verify")
+def audit_verify() -> None:
+    """Check the hash chain; exit 1 naming the first bad row."""
+    with _database() as database, database.session() as session:
+        result = audit.verify(session)
+    if not result.ok:
+        raise Fail(f"audit log BROKEN at row {result.bad_seq}: {result.problem}")
+    click.echo(f"audit log intact: {result.rows} rows")
+
+
+# ---- sandbox ---------------------------------------------------------------------------------
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8089, show_default=True, type=int)
+@click.option("--latency-ms", default=0, type=int, help="Delay every answer.")
+@click.option(
+    "--fault",
+    type=click.Choice(["none", "timeout", "500", "non_xml", "malformed", "reset"]),
+    default="none",
+    help="Answer every request with this fault.",
+)
+def sandbox(host: str, port: int, latency_ms: int, fault: str) -> None:
+    """Run the simulated portal as a standalone HTTP server (nothing is ever sent)."""
+    from bot.portal.sandbox import DEMO_SIMS, SANDBOX_CREDENTIALS, SandboxServer
+
+    server = SandboxServer(host=host, port=port)
+    server.portal.set_fault(fault, latency_ms / 1000)  # type: ignore[arg-type]
+    creds = SANDBOX_CREDENTIALS
+    click.echo(
+        f"sandbox portal on {server.url}  api_id={creds.api_id} username={creds.username} "
+        f"password={creds.password}"
+    )
+    for sim in DEMO_SIMS:
+        extra = ("" if sim.active else " inactive") + ("" if sim.online else " offline")
+        click.echo(f"  {sim.iccid}  {sim.sim_type}{extra}")
+    with suppress(KeyboardInterrupt):
+        server.serve_forever()
+
+
+# ---- serve -----------------------------------------------------------------------------------
+@cli.command()
+def serve() -> None:
+    """Run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP on HOST:PORT)."""
+    from bot.slack.server import run
+
+    run(_settings())
+
+
+def main() -> NoReturn:
+    """Entry point: click errors become one line `smsbot: …` and a non-zero status."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("smsbot: aborted", err=True)
+        sys.exit(EXIT_REFUSED)
+    except click.ClickException as exc:
+        click.echo(f"smsbot: {exc.format_message()}", err=True)
+        sys.exit(exc.status if isinstance(exc, Fail) else exc.exit_code)
+    sys.exit(EXIT_OK)

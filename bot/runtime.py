@@ -1,0 +1,93 @@
+"""The composition root: settings → database → portal → send pipeline, for every front end."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from bot.config import Settings
+from bot.portal.client import PortalClient
+from bot.portal.protocol import Credentials
+from bot.portal.sandbox import (
+    DEMO_SIMS,
+    SANDBOX_CREDENTIALS,
+    SandboxPortal,
+    SandboxServer,
+    SandboxSim,
+)
+from bot.service import SendService
+from bot.store.db import Database
+from bot.store.migrate import upgrade
+from bot.store.models import Sim
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    portal: PortalClient
+    service: SendService
+    sandbox: SandboxServer | None = None
+    _closed: bool = field(default=False, repr=False)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.portal.close()
+        if self.sandbox is not None:
+            self.sandbox.stop()
+        self.db.dispose()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _secret(value: object) -> str:
+    get = getattr(value, "get_secret_value", None)
+    return str(get()) if get else ""
+
+
+def start_embedded_sandbox(db: Database) -> SandboxServer:
+    """The built-in sandbox portal, knowing the demo SIMs and every SIM in the inventory."""
+    with db.session() as session:
+        sims = [
+            SandboxSim(s.iccid, s.sim_type or "Multinet Orange", s.active)
+            for s in session.execute(select(Sim)).scalars()
+        ]
+
+    portal = SandboxPortal([*DEMO_SIMS, *sims])
+    return SandboxServer(portal).start()
+
+
+def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
+    db = Database(settings.DATABASE_URL)
+    if migrate:
+        upgrade(db.engine)
+    sandbox: SandboxServer | None = None
+    if settings.portal_mode == "sandbox":
+        sandbox = start_embedded_sandbox(db)
+        portal = PortalClient(sandbox.url, SANDBOX_CREDENTIALS, sandbox=True)
+        log.info("portal: built-in sandbox at %s (nothing is sent)", sandbox.url)
+    else:
+        credentials = Credentials(
+            _secret(settings.M2M_API_ID),
+            _secret(settings.M2M_USERNAME),
+            _secret(settings.M2M_PASSWORD),
+        )
+        portal = PortalClient(
+            settings.M2M_API_URL,
+            credentials,
+            connect_timeout=settings.SMSBOT_PORTAL_CONNECT_TIMEOUT,
+            read_timeout=settings.SMSBOT_PORTAL_READ_TIMEOUT,
+        )
+        log.info("portal: live at %s", settings.M2M_API_URL)
+    service = SendService(db, portal, settings.admins)
+    return Runtime(settings, db, portal, service, sandbox)

@@ -1,0 +1,269 @@
+"""The audit log: append-only, hash-chained, exportable, verifiable.
+
+Each row's hash is SHA-256 over a canonical JSON form of the row including the previous row's
+hash. Appending locks the one-row chain head (SELECT … FOR UPDATE on PostgreSQL; BEGIN IMMEDIATE on
+SQLite), so concurrent writers — threads or processes — append one after another and cannot fork
+the chain. No code path here updates or deletes a row, and database triggers refuse both.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.store.models import AuditEvent, AuditHead
+
+GENESIS_HASH = "0" * 64
+HEAD_ID = 1
+
+#: Every event the pipeline and admin tools write (SPEC.md "every step").
+EVENTS = frozenset(
+    {
+        "requested",
+        "invalid",
+        "needs_confirmation",
+        "denied",
+        "duplicate",
+        "approval_requested",
+        "approved",
+        "rejected",
+        "expired",
+        "approver_refused",
+        "sending",
+        "sent",
+        "failed",
+        "outcome_unknown",
+        "delivered",
+        "delivery_status",
+        "grant_created",
+        "grant_revoked",
+        "grant_refused",
+        "sims_imported",
+        "sims_import_refused",
+    }
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_ts(moment: datetime) -> str:
+    """Fixed-width UTC ISO-8601 with microseconds: exact round trip and sortable as text."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def row_hash(
+    *,
+    seq: int,
+    ts: str,
+    event: str,
+    actor: str,
+    request_id: int | None,
+    iccid: str | None,
+    details: str,
+    prev_hash: str,
+) -> str:
+    """SHA-256 of the row's canonical form (the details are hashed as stored, byte for byte)."""
+    form = canonical_json(
+        {
+            "seq": seq,
+            "ts": ts,
+            "event": event,
+            "actor": actor,
+            "request_id": request_id,
+            "iccid": iccid,
+            "details": details,
+            "prev_hash": prev_hash,
+        }
+    )
+    return hashlib.sha256(form.encode("utf-8")).hexdigest()
+
+
+def append(
+    session: Session,
+    event: str,
+    actor: str,
+    *,
+    request_id: int | None = None,
+    iccid: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one row in the caller's transaction (it commits with the change it records)."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown audit event {event!r}")
+    head = session.execute(
+        select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()
+    ).scalar_one_or_none()
+    if head is None:
+        raise RuntimeError("audit_head row is missing: run `smsbot db upgrade`")
+    seq = head.seq + 1
+    ts = format_ts(utc_now())
+    details_text = canonical_json(details or {})
+    digest = row_hash(
+        seq=seq,
+        ts=ts,
+        event=event,
+        actor=actor,
+        request_id=request_id,
+        iccid=iccid,
+        details=details_text,
+        prev_hash=head.hash,
+    )
+    row = AuditEvent(
+        seq=seq,
+        ts=ts,
+        event=event,
+        actor=actor,
+        request_id=request_id,
+        iccid=iccid,
+        details=details_text,
+        prev_hash=head.hash,
+        hash=digest,
+    )
+    session.add(row)
+    head.seq = seq
+    head.hash = digest
+    session.flush()
+    return row
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    rows: int
+    bad_seq: int | None = None
+    problem: str = ""
+
+
+def verify(session: Session, batch: int = 1000) -> VerifyResult:
+    """Walk the chain from seq 1; name the first row that was altered, removed or inserted."""
+    expected_seq = 1
+    prev = GENESIS_HASH
+    count = 0
+    rows = session.execute(
+        select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=batch)
+    ).scalars()
+    for row in rows:
+        if row.seq != expected_seq:
+            return VerifyResult(
+                False, count, expected_seq, f"row {expected_seq} is missing (next is {row.seq})"
+            )
+        if row.prev_hash != prev:
+            return VerifyResult(
+                False, count, row.seq, f"row {row.seq} does not follow row {row.seq - 1}"
+            )
+        digest = row_hash(
+            seq=row.seq,
+            ts=row.ts,
+            event=row.event,
+            actor=row.actor,
+            request_id=row.request_id,
+            iccid=row.iccid,
+            details=row.details,
+            prev_hash=row.prev_hash,
+        )
+        if digest != row.hash:
+            return VerifyResult(False, count, row.seq, f"row {row.seq} was altered")
+        prev = row.hash
+        expected_seq += 1
+        count += 1
+    head = session.get(AuditHead, HEAD_ID)
+    if head is None:
+        return VerifyResult(False, count, None, "the audit_head row is missing")
+    if head.seq != count or head.hash != prev:
+        return VerifyResult(
+            False,
+            count,
+            count + 1,
+            f"the log ends at row {count} but the head says {head.seq}: rows were removed",
+        )
+    return VerifyResult(True, count)
+
+
+def query(
+    session: Session,
+    *,
+    iccid: str | None = None,
+    since: datetime | None = None,
+    request_id: int | None = None,
+    limit: int | None = None,
+    newest_first: bool = False,
+) -> list[AuditEvent]:
+    stmt = select(AuditEvent)
+    if iccid:
+        stmt = stmt.where(AuditEvent.iccid == iccid)
+    if since:
+        stmt = stmt.where(AuditEvent.ts >= format_ts(since))
+    if request_id is not None:
+        stmt = stmt.where(AuditEvent.request_id == request_id)
+    stmt = stmt.order_by(AuditEvent.seq.desc() if newest_first else AuditEvent.seq)
+    if limit:
+        stmt = stmt.limit(limit)
+    return list(session.execute(stmt).scalars())
+
+
+EXPORT_FIELDS = (
+    "seq",
+    "ts",
+    "event",
+    "actor",
+    "request_id",
+    "iccid",
+    "details",
+    "prev_hash",
+    "hash",
+)
+
+
+def as_dict(row: AuditEvent) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in EXPORT_FIELDS}
+
+
+def export(session: Session, out: TextIO, fmt: str) -> int:
+    """Write the whole log as CSV or JSON Lines (details stay the hashed string); rows written."""
+    rows: Iterator[AuditEvent] = iter(
+        session.execute(
+            select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=1000)
+        ).scalars()
+    )
+    count = 0
+    if fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(as_dict(row))
+            count += 1
+    elif fmt == "jsonl":
+        for row in rows:
+            out.write(canonical_json(as_dict(row)) + "\n")
+            count += 1
+    else:
+        raise ValueError("format must be csv or jsonl")
+    return count
+
+
+def to_text(row: AuditEvent) -> str:
+    """One line for people: when, what, who, which request/SIM, details."""
+    buf = io.StringIO()
+    buf.write(f"#{row.seq} {row.ts} {row.event:<18} {row.actor}")
+    if row.request_id is not None:
+        buf.write(f" req={row.request_id}")
+    if row.iccid:
+        buf.write(f" iccid={row.iccid}")
+    if row.details and row.details != "{}":
+        buf.write(f" {row.details}")
+    return buf.getvalue()

@@ -1,0 +1,175 @@
+"""The authorization table: grants, revocations and the access check (default deny)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.authz import Principal, Role, parse_role, parse_scope, scope_matches, subject_kind
+from bot.store import audit
+from bot.store.models import Grant
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything is stored in UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def is_active(grant: Grant, now: datetime) -> bool:
+    expires = aware(grant.expires_at)
+    return grant.revoked_at is None and (expires is None or expires > now)
+
+
+def create_grant(
+    session: Session,
+    *,
+    subject: str,
+    scope: str,
+    role: str,
+    actor: str,
+    approval_required: bool = False,
+    expires_at: datetime | None = None,
+) -> Grant:
+    """Validate and store a grant, audited. AuthzInputError (audited by the caller) when bad."""
+    kind = subject_kind(subject)
+    grant = Grant(
+        subject=subject,
+        subject_kind=kind,
+        role=parse_role(role),
+        scope=parse_scope(scope),
+        approval_required=approval_required,
+        expires_at=expires_at,
+        created_by=actor,
+        created_at=audit.utc_now(),
+    )
+    session.add(grant)
+    session.flush()
+    audit.append(
+        session,
+        "grant_created",
+        actor,
+        details=describe(grant),
+    )
+    return grant
+
+
+def revoke_grant(session: Session, grant_id: int, actor: str) -> Grant | None:
+    """Mark a grant revoked (never delete it); None when there is no such active grant."""
+    grant = session.get(Grant, grant_id, with_for_update=True)
+    if grant is None or grant.revoked_at is not None:
+        return None
+    grant.revoked_at = audit.utc_now()
+    grant.revoked_by = actor
+    audit.append(session, "grant_revoked", actor, details=describe(grant))
+    return grant
+
+
+def describe(grant: Grant) -> dict[str, object]:
+    expires = aware(grant.expires_at)
+    return {
+        "grant_id": grant.id,
+        "subject": grant.subject,
+        "role": grant.role,
+        "scope": grant.scope,
+        "approval_required": grant.approval_required,
+        "expires_at": audit.format_ts(expires) if expires else None,
+    }
+
+
+def list_grants(session: Session, *, include_inactive: bool = False) -> list[Grant]:
+    now = audit.utc_now()
+    grants = list(session.execute(select(Grant).order_by(Grant.id)).scalars())
+    return grants if include_inactive else [g for g in grants if is_active(g, now)]
+
+
+@dataclass(frozen=True)
+class AccessDecision:
+    """The answer to "may this principal act in this role on this SIM?"."""
+
+    allowed: bool
+    role: Role
+    grant: Grant | None = None
+    via_env_admin: bool = False
+    approval_required: bool = False
+    reason: str = ""
+
+    @property
+    def basis(self) -> str:
+        if self.via_env_admin:
+            return "admin via SMSBOT_ADMINS"
+        if self.grant is not None:
+            g = self.grant
+            return f"grant #{g.id}: {g.role} for {g.subject} on {g.scope}"
+        return "no grant"
+
+
+def matching_grants(
+    session: Session,
+    principal: Principal,
+    role: Role,
+    iccid: str,
+    group_name: str | None,
+    now: datetime | None = None,
+) -> list[Grant]:
+    """Active grants of `role` (or admin, which implies every role) that cover this SIM."""
+    now = now or audit.utc_now()
+    candidates = session.execute(
+        select(Grant).where(
+            Grant.subject.in_(principal.subjects),
+            Grant.role.in_({role, "admin"}),
+            Grant.revoked_at.is_(None),
+        )
+    ).scalars()
+    return [
+        g for g in candidates if is_active(g, now) and scope_matches(g.scope, iccid, group_name)
+    ]
+
+
+def check_access(
+    session: Session,
+    principal: Principal,
+    role: Role,
+    iccid: str,
+    group_name: str | None,
+    admins: frozenset[str],
+) -> AccessDecision:
+    """Default deny. With several matching grants, one that needs no approval wins."""
+    if principal.user_id in admins:
+        return AccessDecision(True, role, via_env_admin=True)
+    grants = matching_grants(session, principal, role, iccid, group_name)
+    if not grants:
+        granters = who_can_grant(session, admins)
+        ask = ", ".join(f"<@{u}>" for u in granters) if granters else "an smsbot admin"
+        return AccessDecision(
+            False,
+            role,
+            reason=(
+                f"you have no `{role}` grant for SIM {iccid}"
+                + (f" (group {group_name})" if group_name else "")
+                + f". Ask {ask} to grant it: `/sms grant <@{principal.user_id}> {iccid} {role}`"
+            ),
+        )
+    grants.sort(key=lambda g: (g.approval_required and g.role != "admin", g.id))
+    best = grants[0]
+    return AccessDecision(
+        True, role, grant=best, approval_required=best.approval_required and best.role != "admin"
+    )
+
+
+def who_can_grant(session: Session, admins: frozenset[str]) -> list[str]:
+    """User IDs that can grant access: env admins, then users holding an admin grant on `*`."""
+    now = audit.utc_now()
+    rows = session.execute(
+        select(Grant).where(Grant.role == "admin", Grant.subject_kind == "user")
+    ).scalars()
+    named = [g.subject for g in rows if is_active(g, now) and g.scope == "*"]
+    out: list[str] = []
+    for user in [*sorted(admins), *named]:
+        if user not in out:
+            out.append(user)
+    return out[:5]

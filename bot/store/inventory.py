@@ -1,0 +1,130 @@
+"""The SIM inventory: lookups and all-or-nothing CSV import."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.sms.iccid import check_iccid
+from bot.sms.message import SimInfo
+from bot.store import audit
+from bot.store.models import Sim, SimGroup
+
+CSV_COLUMNS = ("iccid", "label", "sim_type", "group", "active")
+_TRUE = {"", "1", "true", "yes", "y", "active"}
+_FALSE = {"0", "false", "no", "n", "inactive"}
+
+
+def get_sim(session: Session, iccid: str) -> SimInfo | None:
+    sim = session.get(Sim, iccid)
+    if sim is None:
+        return None
+    return SimInfo(sim.iccid, sim.label, sim.sim_type, sim.group_name, sim.active)
+
+
+def get_group(session: Session, name: str | None) -> SimGroup | None:
+    return session.get(SimGroup, name) if name else None
+
+
+def list_sims(session: Session) -> list[Sim]:
+    return list(session.execute(select(Sim).order_by(Sim.iccid)).scalars())
+
+
+@dataclass
+class ImportResult:
+    imported: int = 0
+    updated: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _parse_rows(reader: csv.DictReader[str]) -> tuple[list[dict[str, object]], list[str]]:
+    rows: list[dict[str, object]] = []
+    errors: list[str] = []
+    seen: dict[str, int] = {}
+    for record in reader:
+        line = reader.line_num
+        if None in record:
+            errors.append(f"line {line}: more fields than the header has")
+            continue
+        iccid_raw = (record.get("iccid") or "").strip()
+        iccid, problems = check_iccid(iccid_raw)
+        hard = [p for p in problems if p.is_error]
+        if hard:
+            errors.append(f"line {line}: iccid: {hard[0].message}")
+            continue
+        if iccid in seen:
+            errors.append(f"line {line}: iccid {iccid} already given on line {seen[iccid]}")
+            continue
+        seen[iccid] = line
+        active_text = (record.get("active") or "").strip().lower()
+        if active_text not in _TRUE | _FALSE:
+            errors.append(f"line {line}: active must be true/false, not `{active_text}`")
+            continue
+        group = (record.get("group") or "").strip() or None
+        if group is not None and (
+            len(group) > 64
+            or not group.replace("-", "").replace("_", "").replace(".", "").isalnum()
+        ):
+            errors.append(f"line {line}: group must be letters, digits, _ . - (at most 64)")
+            continue
+        label = (record.get("label") or "").strip() or None
+        if label is not None and len(label) > 200:
+            errors.append(f"line {line}: label is longer than 200 characters")
+            continue
+        sim_type = (record.get("sim_type") or "").strip() or None
+        if sim_type is not None and len(sim_type) > 64:
+            errors.append(f"line {line}: sim_type is longer than 64 characters")
+            continue
+        rows.append(
+            {
+                "iccid": iccid,
+                "label": label,
+                "sim_type": sim_type,
+                "group_name": group,
+                "active": active_text not in _FALSE,
+            }
+        )
+    return rows, errors
+
+
+def import_csv(session: Session, source: TextIO, actor: str) -> ImportResult:
+    """Import or update SIMs from CSV; any bad row imports nothing (the caller rolls back)."""
+    reader = csv.DictReader(source)
+    header = [h.strip() for h in reader.fieldnames or []]
+    result = ImportResult()
+    if "iccid" not in header:
+        result.errors.append(f"line 1: the header must name the columns {', '.join(CSV_COLUMNS)}")
+        return result
+    unknown = [h for h in header if h not in CSV_COLUMNS]
+    if unknown:
+        result.errors.append(f"line 1: unknown column(s) {', '.join(unknown)}")
+        return result
+    reader.fieldnames = header
+    rows, result.errors = _parse_rows(reader)
+    if result.errors:
+        return result
+    for row in rows:
+        group = row["group_name"]
+        if isinstance(group, str) and session.get(SimGroup, group) is None:
+            session.add(SimGroup(name=group, approval_required=False, approvals_needed=1))
+            session.flush()
+        sim = session.get(Sim, row["iccid"])
+        if sim is None:
+            session.add(Sim(created_at=audit.utc_now(), **row))
+            result.imported += 1
+        else:
+            for key, value in row.items():
+                setattr(sim, key, value)
+            result.updated += 1
+    session.flush()
+    audit.append(
+        session,
+        "sims_imported",
+        actor,
+        details={"imported": result.imported, "updated": result.updated},
+    )
+    return result

@@ -1,0 +1,157 @@
+"""SQLAlchemy 2 typed models. The schema is owned by Alembic (`migrations/`); a test checks the two
+agree on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class SimGroup(Base):
+    """A named set of SIMs with its approval policy."""
+
+    __tablename__ = "sim_groups"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    approval_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    approval_channel: Mapped[str | None] = mapped_column(String(32))
+    approvals_needed: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Sim(Base):
+    """The SIM inventory."""
+
+    __tablename__ = "sims"
+
+    iccid: Mapped[str] = mapped_column(String(22), primary_key=True)
+    label: Mapped[str | None] = mapped_column(String(200))
+    sim_type: Mapped[str | None] = mapped_column(String(64))
+    group_name: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("sim_groups.name"), index=True
+    )
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Grant(Base):
+    """A role granted to a subject over a set of SIMs.
+
+    Revoking marks the row; nothing deletes it.
+    """
+
+    __tablename__ = "grants"
+    __table_args__ = (
+        CheckConstraint("role IN ('sender','approver','admin','auditor')", name="role"),
+        CheckConstraint("subject_kind IN ('user','usergroup','channel')", name="subject_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject: Mapped[str] = mapped_column(String(32), index=True)
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(16))
+    scope: Mapped[str] = mapped_column(String(80))
+    approval_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class SmsRequest(Base):
+    """One send request: every field sent, who asked from where, and what became of it."""
+
+    __tablename__ = "sms_requests"
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('recorded','awaiting_approval','approved','sending','accepted',"
+            "'rejected','unknown','refused','expired','cancelled')",
+            name="state",
+        ),
+        Index("ix_sms_requests_iccid_created", "iccid", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    sms_uid: Mapped[str] = mapped_column(String(12), unique=True)
+    iccid: Mapped[str] = mapped_column(String(22))
+    message_text: Mapped[str] = mapped_column(Text)
+    data_coding: Mapped[str] = mapped_column(String(16))
+    origin: Mapped[str | None] = mapped_column(String(15))
+    sim_type: Mapped[str | None] = mapped_column(String(64))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    requester: Mapped[str] = mapped_column(String(64))
+    requester_groups: Mapped[str] = mapped_column(Text, default="")
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))
+    warnings: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(24), index=True)
+    grant_id: Mapped[int | None] = mapped_column(Integer)
+    outcome_category: Mapped[str | None] = mapped_column(String(40))
+    outcome_reason: Mapped[str | None] = mapped_column(Text)
+    portal_http_status: Mapped[int | None] = mapped_column(Integer)
+    portal_request_xml: Mapped[str | None] = mapped_column(Text)
+    portal_attempts: Mapped[int | None] = mapped_column(Integer)
+    portal_ms: Mapped[float | None] = mapped_column()
+    sandbox: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivery_status: Mapped[str | None] = mapped_column(String(40))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Where the front end shows the request (Slack thread), so later updates land there.
+    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+
+
+class AuditEvent(Base):
+    """The append-only, hash-chained audit log. `seq` is dense from 1; `hash` covers the previous
+    row's hash and this row's canonical form, so an altered, removed or inserted row breaks the
+    chain. Database triggers refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    ts: Mapped[str] = mapped_column(String(32), index=True)
+    event: Mapped[str] = mapped_column(String(40), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    iccid: Mapped[str | None] = mapped_column(String(22), index=True)
+    details: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(Base):
+    """The chain's tip (one row). Writers lock it to append in order; `verify` checks the last row
+    against it, so truncating the log is detected too."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
