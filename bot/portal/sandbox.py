@@ -294,7 +294,10 @@ class SandboxServer:
         self._server = make_server(
             host, port, self.portal, server_class=_ThreadingServer, handler_class=_QuietHandler
         )
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval keeps shutdown fast (tests start and stop many servers).
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
