@@ -60,9 +60,11 @@ def parse_role(role: str) -> Role:
 
 def parse_scope(scope: str) -> str:
     """`*`, a full ICCID, an ICCID prefix ending in `*`, or `group:NAME`."""
-    value = scope.strip().replace(" ", "").replace("-", "")
+    value = scope.strip()
     if value == "*":
         return value
+    if not value.startswith("group:"):
+        value = value.replace(" ", "").replace("-", "")
     if value.startswith("group:"):
         name = value.removeprefix("group:")
         if re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):

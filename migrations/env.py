@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from bot.store.db import make_engine
 from bot.store.models import Base
@@ -27,6 +27,11 @@ def _run(connection: Connection) -> None:
 
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
+    if isinstance(connection, Engine):  # pytest-alembic hands over an engine
+        with connection.connect() as conn:
+            _run(conn)
+            conn.commit()
+        return
     if connection is not None:
         _run(connection)
         return

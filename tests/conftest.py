@@ -101,9 +101,8 @@ def migrated_template(
         path = tmp_path_factory.mktemp("template") / "template.db"
         db = Database(f"sqlite:///{path}")
         upgrade(db.engine)
-        with db.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        db.dispose()
+        db.dispose()  # closing the last connection checkpoints the WAL into the file
+        assert not Path(f"{path}-wal").exists()
         yield str(path)
         return
     require_postgresql()
