@@ -4,15 +4,15 @@
     execute: re-authorize → claim (conditional state change) → POST → record the outcome
 
 Every step writes an audit row in the same transaction as the change it records. A request is
-sent at most once: `execute` claims it with `UPDATE … WHERE state IN (sendable)`, and only the
-caller whose update changed a row posts the XML. An unknown outcome is never resent.
+sent at most once: it is claimed with `UPDATE … WHERE state IN (sendable)` (or recorded already
+claimed), and only the caller whose change took effect posts the XML. An unknown outcome is never
+resent.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import select, update
@@ -29,9 +29,9 @@ from bot.sms.problems import Problem
 from bot.sms.uid import generate_sms_uid
 from bot.store import audit
 from bot.store.db import Database
-from bot.store.grants import AccessDecision, aware, check_access
+from bot.store.grants import AccessDecision, check_access
 from bot.store.inventory import get_group, get_sim
-from bot.store.models import SmsRequest
+from bot.store.models import Base, SmsRequest
 
 Source = Literal["cli", "slack"]
 SubmitStatus = Literal[
@@ -39,7 +39,9 @@ SubmitStatus = Literal[
 ]
 SENDABLE_STATES = ("recorded", "approved")
 FINAL_STATES = ("accepted", "rejected", "unknown", "refused", "expired", "cancelled")
+_OUTCOME_EVENTS = {"accepted": "sent", "rejected": "failed", "unknown": "outcome_unknown"}
 _AUDIT_TEXT_LIMIT = 4000
+_REQUESTS = Base.metadata.tables["sms_requests"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ class Submission:
     request: SmsRequest | None = None
     audit_seq: int | None = None
     reason: str = ""
+    #: The request was recorded already claimed for sending by this call (see `send`).
+    claimed: bool = False
 
     @property
     def errors(self) -> list[Problem]:
@@ -100,6 +104,7 @@ def request_hash(iccid: str, text: str, coding: str, origin: str | None, uid: st
 
 
 def _input_details(cmd: SendCommand) -> dict[str, Any]:
+    """What the user typed, for refusal rows: nothing they entered is lost."""
     d = cmd.draft
     return {
         "input": {
@@ -123,22 +128,40 @@ def _problem_list(problems: list[Problem]) -> list[dict[str, str]]:
     ]
 
 
+def _uid_taken_problem(uid: str | None) -> Problem:
+    return Problem(
+        "sms_uid",
+        "duplicate",
+        f"SMS uid {uid} was already used: each message needs its own. "
+        "Leave it empty to have one generated.",
+    )
+
+
 class SendService:
     """The pipeline, bound to a database and a portal client."""
 
-    def __init__(self, db: Database, portal: PortalClient, admins: frozenset[str] = frozenset()):
+    def __init__(
+        self, db: Database, portal: PortalClient, admins: frozenset[str] = frozenset()
+    ) -> None:
         self.db = db
         self.portal = portal
         self.admins = admins
 
     # ---- submit ------------------------------------------------------------------------------
-    def submit(self, cmd: SendCommand) -> Submission:
-        result = self._submit(cmd)
+    def submit(self, cmd: SendCommand, *, claim: bool = False) -> Submission:
+        """Validate, authorize and record. With `claim`, a request that needs no approval is
+        recorded already claimed for sending (one transaction instead of two); the caller must
+        then call `deliver`."""
+        try:
+            result = self._submit(cmd, claim)
+        except IntegrityError:
+            # Lost a race between check and insert: the same idempotency key, or the same
+            # user-given sms_uid, was recorded by a concurrent call.
+            result = self._after_race(cmd)
         metrics.SUBMISSIONS.labels(result.status, cmd.source).inc()
         return result
 
-    def _submit(self, cmd: SendCommand) -> Submission:
-        actor = cmd.principal.user_id
+    def _submit(self, cmd: SendCommand, claim: bool) -> Submission:
         with self.db.session() as session:
             if cmd.idempotency_key:
                 existing = self._by_key(session, cmd.idempotency_key)
@@ -147,22 +170,25 @@ class SendService:
             iccid = normalize_iccid_only(cmd.draft.iccid)
             sim = get_sim(session, iccid)
             checked = check_draft(cmd.draft, sim)
-            details = _input_details(cmd)
-            if checked.errors:
+
+            def refuse(status: SubmitStatus, event: str, summary: str, **extra: Any) -> Submission:
                 row = audit.append(
                     session,
-                    "invalid",
-                    actor,
-                    iccid=iccid[:22] or None,
-                    details={**details, "problems": _problem_list(checked.problems)},
+                    event,
+                    cmd.principal.user_id,
+                    iccid=checked.iccid[:22] or None,
+                    details={**_input_details(cmd), **extra},
                 )
                 return Submission(
+                    status, checked.problems, checked, sim, audit_seq=row.seq, reason=summary
+                )
+
+            if checked.errors:
+                return refuse(
                     "invalid",
-                    checked.problems,
-                    checked,
-                    sim,
-                    audit_seq=row.seq,
-                    reason="the request has errors",
+                    "invalid",
+                    "the request has errors",
+                    problems=_problem_list(checked.problems),
                 )
             access = check_access(
                 session,
@@ -173,50 +199,24 @@ class SendService:
                 self.admins,
             )
             if not access.allowed:
-                row = audit.append(
-                    session,
-                    "denied",
-                    actor,
-                    iccid=checked.iccid,
-                    details={**details, "role": "sender", "reason": access.reason},
-                )
-                return Submission(
-                    "denied",
-                    checked.problems,
-                    checked,
-                    sim,
-                    audit_seq=row.seq,
-                    reason=access.reason,
+                return refuse(
+                    "denied", "denied", access.reason, role="sender", reason=access.reason
                 )
             if checked.warnings and not cmd.confirmed:
-                row = audit.append(
-                    session,
+                return refuse(
                     "needs_confirmation",
-                    actor,
-                    iccid=checked.iccid,
-                    details={**details, "problems": _problem_list(checked.warnings)},
-                )
-                return Submission(
                     "needs_confirmation",
-                    checked.problems,
-                    checked,
-                    sim,
-                    audit_seq=row.seq,
-                    reason="confirm the warnings to send",
+                    "confirm the warnings to send",
+                    problems=_problem_list(checked.warnings),
                 )
             if checked.sms_uid is not None and self._uid_taken(session, checked.sms_uid):
-                problem = Problem(
-                    "sms_uid",
-                    "duplicate",
-                    f"SMS uid {checked.sms_uid} was already used: each message needs its own. "
-                    "Leave it empty to have one generated.",
-                )
+                problem = _uid_taken_problem(checked.sms_uid)
                 row = audit.append(
                     session,
                     "invalid",
-                    actor,
+                    cmd.principal.user_id,
                     iccid=checked.iccid,
-                    details={**details, "problems": _problem_list([problem])},
+                    details={**_input_details(cmd), "problems": _problem_list([problem])},
                 )
                 return Submission(
                     "invalid",
@@ -226,93 +226,89 @@ class SendService:
                     audit_seq=row.seq,
                     reason="the SMS uid was already used",
                 )
-        try:
-            return self._record(cmd, checked, sim, access)
-        except IntegrityError:
-            # Lost a race: the same idempotency key, or the same user-given sms_uid, was recorded
-            # by a concurrent call between our check and our insert.
-            with self.db.session() as session:
-                if cmd.idempotency_key:
-                    existing = self._by_key(session, cmd.idempotency_key)
-                    if existing is not None:
-                        return self._duplicate(session, cmd, existing)
-                problem = Problem(
-                    "sms_uid",
-                    "duplicate",
-                    "That SMS uid was just used by another request: leave it empty.",
-                )
-                row = audit.append(
-                    session,
-                    "invalid",
-                    actor,
-                    iccid=checked.iccid,
-                    details={**_input_details(cmd), "problems": _problem_list([problem])},
-                )
-                return Submission(
-                    "invalid",
-                    [problem],
-                    checked,
-                    sim,
-                    audit_seq=row.seq,
-                    reason="the SMS uid was already used",
-                )
+            return self._record(session, cmd, checked, sim, access, claim)
 
     def _record(
         self,
+        session: Session,
         cmd: SendCommand,
         checked: CheckedMessage,
         sim: SimInfo | None,
         access: AccessDecision,
+        claim: bool,
     ) -> Submission:
+        group = get_group(session, sim.group_name if sim else None)
+        needs_approval = access.approval_required or bool(group and group.approval_required)
+        claimed = claim and not needs_approval
+        state = "awaiting_approval" if needs_approval else ("sending" if claimed else "recorded")
+        uid = checked.sms_uid or self._fresh_uid(session)
+        now = audit.utc_now()
+        req = SmsRequest(
+            idempotency_key=cmd.idempotency_key,
+            sms_uid=uid,
+            iccid=checked.iccid,
+            message_text=checked.message_text,
+            data_coding=checked.data_coding,
+            origin=checked.origin,
+            sim_type=sim.sim_type if sim else None,
+            request_hash=request_hash(
+                checked.iccid, checked.message_text, checked.data_coding, checked.origin, uid
+            ),
+            requester=cmd.principal.user_id,
+            requester_groups=",".join(cmd.principal.group_ids),
+            channel_id=cmd.principal.channel_id,
+            source=cmd.source,
+            warnings=audit.canonical_json(_problem_list(checked.warnings)),
+            state=state,
+            grant_id=access.grant.id if access.grant else None,
+            sandbox=self.portal.sandbox,
+            created_at=now,
+            sent_at=now if claimed else None,
+        )
+        session.add(req)
+        session.flush()
+        row = audit.append(
+            session,
+            "requested",
+            cmd.principal.user_id,
+            request_id=req.id,
+            iccid=req.iccid,
+            details={
+                "sms_uid": uid,
+                "message_text": req.message_text,
+                "data_coding": req.data_coding,
+                "origin": req.origin,
+                "request_hash": req.request_hash,
+                "authorized_by": access.basis,
+                "approval_required": needs_approval,
+                "confirmed_warnings": [p.code for p in checked.warnings],
+                "source": cmd.source,
+                "channel": cmd.principal.channel_id,
+            },
+        )
+        if claimed:
+            self._audit_sending(session, req, cmd.principal.user_id)
+        status: SubmitStatus = "awaiting_approval" if needs_approval else "recorded"
+        return Submission(
+            status, checked.problems, checked, sim, request=req, audit_seq=row.seq, claimed=claimed
+        )
+
+    def _after_race(self, cmd: SendCommand) -> Submission:
         with self.db.session() as session:
-            group = get_group(session, sim.group_name if sim else None)
-            needs_approval = access.approval_required or bool(group and group.approval_required)
-            uid = checked.sms_uid or self._fresh_uid(session)
-            req = SmsRequest(
-                idempotency_key=cmd.idempotency_key,
-                sms_uid=uid,
-                iccid=checked.iccid,
-                message_text=checked.message_text,
-                data_coding=checked.data_coding,
-                origin=checked.origin,
-                sim_type=sim.sim_type if sim else None,
-                request_hash=request_hash(
-                    checked.iccid, checked.message_text, checked.data_coding, checked.origin, uid
-                ),
-                requester=cmd.principal.user_id,
-                requester_groups=",".join(cmd.principal.group_ids),
-                channel_id=cmd.principal.channel_id,
-                source=cmd.source,
-                warnings=audit.canonical_json(_problem_list(checked.warnings)),
-                state="awaiting_approval" if needs_approval else "recorded",
-                grant_id=access.grant.id if access.grant else None,
-                sandbox=self.portal.sandbox,
-                created_at=audit.utc_now(),
-            )
-            session.add(req)
-            session.flush()
+            if cmd.idempotency_key:
+                existing = self._by_key(session, cmd.idempotency_key)
+                if existing is not None:
+                    return self._duplicate(session, cmd, existing)
+            problem = _uid_taken_problem(cmd.draft.sms_uid)
             row = audit.append(
                 session,
-                "requested",
+                "invalid",
                 cmd.principal.user_id,
-                request_id=req.id,
-                iccid=req.iccid,
-                details={
-                    "sms_uid": uid,
-                    "message_text": req.message_text,
-                    "data_coding": req.data_coding,
-                    "origin": req.origin,
-                    "request_hash": req.request_hash,
-                    "authorized_by": access.basis,
-                    "approval_required": needs_approval,
-                    "confirmed_warnings": [p.code for p in checked.warnings],
-                    "source": cmd.source,
-                    "channel": cmd.principal.channel_id,
-                },
+                iccid=normalize_iccid_only(cmd.draft.iccid)[:22] or None,
+                details={**_input_details(cmd), "problems": _problem_list([problem])},
             )
-            status: SubmitStatus = "awaiting_approval" if needs_approval else "recorded"
             return Submission(
-                status, checked.problems, checked, sim, request=req, audit_seq=row.seq
+                "invalid", [problem], audit_seq=row.seq, reason="the SMS uid was already used"
             )
 
     def _duplicate(self, session: Session, cmd: SendCommand, existing: SmsRequest) -> Submission:
@@ -339,10 +335,8 @@ class SendService:
 
     @staticmethod
     def _uid_taken(session: Session, uid: str) -> bool:
-        return (
-            session.execute(select(SmsRequest.id).where(SmsRequest.sms_uid == uid)).first()
-            is not None
-        )
+        found = session.execute(select(SmsRequest.id).where(SmsRequest.sms_uid == uid)).first()
+        return found is not None
 
     def _fresh_uid(self, session: Session) -> str:
         while True:
@@ -350,13 +344,30 @@ class SendService:
             if not self._uid_taken(session, uid):
                 return uid
 
+    def _audit_sending(self, session: Session, req: SmsRequest, actor: str) -> None:
+        audit.append(
+            session,
+            "sending",
+            actor,
+            request_id=req.id,
+            iccid=req.iccid,
+            details={
+                "sms_uid": req.sms_uid,
+                "portal": self.portal.url,
+                "sandbox": self.portal.sandbox,
+            },
+        )
+
     # ---- execute -----------------------------------------------------------------------------
     def execute(self, request_id: int, actor: str) -> Execution:
-        """Send a recorded (or approved) request, once. Safe to call any number of times."""
+        """Send a recorded (or approved) request, once. Safe to call any number of times:
+        authorization is checked again, and only the caller that claims the request sends it."""
         with self.db.session() as session:
             req = session.get(SmsRequest, request_id)
             if req is None:
                 raise LookupError(f"no request #{request_id}")
+            if req.state not in SENDABLE_STATES:
+                return Execution(req, None, None, False)
             sim = get_sim(session, req.iccid)
             principal = Principal(
                 req.requester, tuple(filter(None, req.requester_groups.split(","))), req.channel_id
@@ -369,8 +380,8 @@ class SendService:
                 sim.group_name if sim else None,
                 self.admins,
             )
-            if not access.allowed and req.state in SENDABLE_STATES:
-                claimed = self._transition(
+            if not access.allowed:
+                refused = self._transition(
                     session,
                     req.id,
                     SENDABLE_STATES,
@@ -378,7 +389,8 @@ class SendService:
                     completed_at=audit.utc_now(),
                     outcome_reason=access.reason,
                 )
-                if claimed:
+                row = None
+                if refused:
                     row = audit.append(
                         session,
                         "denied",
@@ -387,57 +399,44 @@ class SendService:
                         iccid=req.iccid,
                         details={"role": "sender", "reason": access.reason, "at": "send"},
                     )
-                    session.refresh(req)
-                    return Execution(req, None, row.seq, False)
-            now = audit.utc_now()
-            if not self._transition(session, req.id, SENDABLE_STATES, "sending", sent_at=now):
+                session.refresh(req)
+                return Execution(req, None, row.seq if row else None, False)
+            if not self._transition(
+                session, req.id, SENDABLE_STATES, "sending", sent_at=audit.utc_now()
+            ):
                 session.refresh(req)
                 return Execution(req, None, None, False)
-            audit.append(
+            self._audit_sending(session, req, actor)
+        return self.deliver(req, actor)
+
+    def deliver(self, req: SmsRequest, actor: str) -> Execution:
+        """POST a request this caller has claimed (state `sending`) and record the outcome."""
+        message = SendSms(req.iccid, req.message_text, req.data_coding, req.origin, req.sms_uid)
+        outcome = self.portal.send_sms(message)
+        metrics.SENDS.labels(outcome.status).inc()
+        metrics.PORTAL_SECONDS.observe(outcome.elapsed_ms / 1000)
+        with self.db.session() as session:
+            self._transition(
                 session,
-                "sending",
+                req.id,
+                ("sending",),
+                outcome.status,
+                completed_at=audit.utc_now(),
+                outcome_category=outcome.category,
+                outcome_reason=outcome.summary,
+                portal_http_status=outcome.http_status,
+                portal_request_xml=self.portal.redacted_request(message),
+                portal_attempts=outcome.attempts,
+                portal_ms=round(outcome.elapsed_ms, 3),
+            )
+            row = audit.append(
+                session,
+                _OUTCOME_EVENTS[outcome.status],
                 actor,
                 request_id=req.id,
                 iccid=req.iccid,
                 details={
                     "sms_uid": req.sms_uid,
-                    "portal": self.portal.url,
-                    "sandbox": self.portal.sandbox,
-                },
-            )
-            message = SendSms(req.iccid, req.message_text, req.data_coding, req.origin, req.sms_uid)
-            redacted = self.portal.redacted_request(message)
-
-        outcome = self.portal.send_sms(message)
-        metrics.SENDS.labels(outcome.status).inc()
-        metrics.PORTAL_SECONDS.observe(outcome.elapsed_ms / 1000)
-
-        with self.db.session() as session:
-            completed = audit.utc_now()
-            self._transition(
-                session,
-                request_id,
-                ("sending",),
-                outcome.status,
-                completed_at=completed,
-                outcome_category=outcome.category,
-                outcome_reason=outcome.summary,
-                portal_http_status=outcome.http_status,
-                portal_request_xml=redacted,
-                portal_attempts=outcome.attempts,
-                portal_ms=round(outcome.elapsed_ms, 3),
-            )
-            event = {"accepted": "sent", "rejected": "failed", "unknown": "outcome_unknown"}[
-                outcome.status
-            ]
-            row = audit.append(
-                session,
-                event,
-                actor,
-                request_id=request_id,
-                iccid=message.iccid,
-                details={
-                    "sms_uid": message.sms_uid,
                     "outcome": outcome.status,
                     "category": outcome.category,
                     "reason": outcome.reason,
@@ -448,9 +447,9 @@ class SendService:
                     "sandbox": outcome.sandbox,
                 },
             )
-            req = session.get(SmsRequest, request_id)
-            assert req is not None
-            return Execution(req, outcome, row.seq, True)
+            updated = session.get(SmsRequest, req.id, populate_existing=True)
+            assert updated is not None
+            return Execution(updated, outcome, row.seq, True)
 
     @staticmethod
     def _transition(
@@ -461,20 +460,20 @@ class SendService:
         **values: Any,
     ) -> bool:
         """Conditional state change: True only for the one caller that made it."""
-        result = session.execute(
-            update(SmsRequest)
-            .where(SmsRequest.id == request_id, SmsRequest.state.in_(from_states))
+        table = _REQUESTS
+        result = session.connection().execute(
+            update(table)
+            .where(table.c.id == request_id, table.c.state.in_(from_states))
             .values(state=to_state, **values)
-            .execution_options(synchronize_session=False)
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return result.rowcount == 1
 
     # ---- both ----------------------------------------------------------------------------------
     def send(self, cmd: SendCommand) -> tuple[Submission, Execution | None]:
-        """Submit and, when nothing stands in the way, execute (the CLI's one call)."""
-        submission = self.submit(cmd)
-        if submission.status == "recorded" and submission.request is not None:
-            return submission, self.execute(submission.request.id, cmd.principal.user_id)
+        """Submit and, when nothing stands in the way, send at once (the CLI's one call)."""
+        submission = self.submit(cmd, claim=True)
+        if submission.claimed and submission.request is not None:
+            return submission, self.deliver(submission.request, cmd.principal.user_id)
         if submission.status == "duplicate" and submission.request is not None:
             # A repeated key never sends again; it reports the original request as it stands.
             return submission, Execution(submission.request, None, None, False)
@@ -483,11 +482,3 @@ class SendService:
     def get_request(self, request_id: int) -> SmsRequest | None:
         with self.db.session() as session:
             return session.get(SmsRequest, request_id)
-
-
-def elapsed_ms(start: datetime | None, end: datetime | None) -> float | None:
-    if start is None or end is None:
-        return None
-    a, b = aware(start), aware(end)
-    assert a is not None and b is not None
-    return (b - a).total_seconds() * 1000

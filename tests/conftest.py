@@ -66,7 +66,7 @@ def pg_unavailable_reason() -> str | None:
                 conn.execute(text("SELECT 1"))
             engine.dispose()
             _pg_status["reason"] = None
-        except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        except Exception as exc:
             _pg_status["reason"] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
     return _pg_status["reason"]
 
@@ -93,9 +93,7 @@ def _pg_url_for(name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def migrated_template(
-    backend: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+def migrated_template(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A database migrated to head once per test process, copied for each test."""
     if backend == "sqlite":
         path = tmp_path_factory.mktemp("template") / "template.db"

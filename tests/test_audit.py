@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import subprocess
 import sys
@@ -19,8 +20,14 @@ from bot.store.db import Database
 def _fill(database: Database, n: int = 5) -> None:
     for i in range(n):
         with database.session() as session:
-            audit.append(session, "requested", f"U{i}", request_id=i, iccid="89440000000000000010",
-                         details={"n": i, "text": "ünïcode <&>"})
+            audit.append(
+                session,
+                "requested",
+                f"U{i}",
+                request_id=i,
+                iccid="89440000000000000010",
+                details={"n": i, "text": "ünïcode <&>"},
+            )
 
 
 def _without_triggers(database: Database, sql: str) -> None:
@@ -43,7 +50,7 @@ def test_chain_links_every_row(database: Database) -> None:
         result = audit.verify(session)
     assert [r.seq for r in rows] == [1, 2, 3, 4, 5]
     assert rows[0].prev_hash == audit.GENESIS_HASH
-    assert all(b.prev_hash == a.hash for a, b in zip(rows, rows[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
     assert result.ok and result.rows == 5
 
 
@@ -85,12 +92,22 @@ def test_inserted_row_is_named(database: Database) -> None:
     _without_triggers(database, "UPDATE audit_log SET seq = seq - 9 WHERE seq >= 12")
     with database.session() as session:
         first = audit.query(session)[0]
-    forged = audit.row_hash(seq=2, ts=first.ts, event="sent", actor="UEVIL", request_id=None,
-                            iccid=None, details="{}", prev_hash=first.hash)
+    forged = audit.row_hash(
+        seq=2,
+        ts=first.ts,
+        event="sent",
+        actor="UEVIL",
+        request_id=None,
+        iccid=None,
+        details="{}",
+        prev_hash=first.hash,
+    )
     with database.engine.begin() as conn:
         conn.execute(
-            text("INSERT INTO audit_log (seq, ts, event, actor, details, prev_hash, hash) "
-                 "VALUES (2, :ts, 'sent', 'UEVIL', '{}', :prev, :hash)"),
+            text(
+                "INSERT INTO audit_log (seq, ts, event, actor, details, prev_hash, hash) "
+                "VALUES (2, :ts, 'sent', 'UEVIL', '{}', :prev, :hash)"
+            ),
             {"ts": first.ts, "prev": first.hash, "hash": forged},
         )
     with database.session() as session:
@@ -140,7 +157,22 @@ def test_export_csv_and_jsonl_carry_the_hashes(database: Database) -> None:
     prev = audit.GENESIS_HASH
     for line in lines:
         assert line["prev_hash"] == prev
-        assert audit.row_hash(**{k: line[k] for k in (
-            "seq", "ts", "event", "actor", "request_id", "iccid", "details", "prev_hash")}
-        ) == line["hash"]
+        assert (
+            audit.row_hash(
+                **{
+                    k: line[k]
+                    for k in (
+                        "seq",
+                        "ts",
+                        "event",
+                        "actor",
+                        "request_id",
+                        "iccid",
+                        "details",
+                        "prev_hash",
+                    )
+                }
+            )
+            == line["hash"]
+        )
         prev = line["hash"]

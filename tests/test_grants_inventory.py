@@ -21,20 +21,34 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 def _grant(database: Database, subject: str, scope: str, role: str = "sender", **kw: object) -> int:
     with database.session() as session:
-        return create_grant(session, subject=subject, scope=scope, role=role, actor="UADMIN",
-                            **kw).id  # type: ignore[arg-type]
+        return create_grant(
+            session, subject=subject, scope=scope, role=role, actor="UADMIN", **kw
+        ).id  # type: ignore[arg-type]
 
 
-def _can(database: Database, principal: Principal, iccid: str = MANX, group: str | None = None,
-         role: str = "sender", admins: frozenset[str] = frozenset()):  # type: ignore[no-untyped-def]
+def _can(
+    database: Database,
+    principal: Principal,
+    iccid: str = MANX,
+    group: str | None = None,
+    role: str = "sender",
+    admins: frozenset[str] = frozenset(),
+):  # type: ignore[no-untyped-def]
     with database.session() as session:
         return check_access(session, principal, role, iccid, group, admins)  # type: ignore[arg-type]
 
 
 # ---- pure parsing -------------------------------------------------------------------------------
-@pytest.mark.parametrize(("subject", "kind"), [("U012AB", "user"), ("W012AB", "user"),
-                                               ("S0GROUP", "usergroup"), ("C0CHAN", "channel"),
-                                               ("G0PRIV", "channel")])
+@pytest.mark.parametrize(
+    ("subject", "kind"),
+    [
+        ("U012AB", "user"),
+        ("W012AB", "user"),
+        ("S0GROUP", "usergroup"),
+        ("C0CHAN", "channel"),
+        ("G0PRIV", "channel"),
+    ],
+)
 def test_subject_kinds(subject: str, kind: str) -> None:
     assert subject_kind(subject) == kind
 
@@ -168,8 +182,10 @@ def test_import_and_update(database: Database) -> None:
 
 
 def test_bad_rows_are_reported_by_line_and_nothing_is_imported(database: Database) -> None:
-    bad = GOOD_CSV + "8944000000000000001X,bad,,,\n89440000000000000010,dup,,,\n" \
+    bad = (
+        GOOD_CSV + "8944000000000000001X,bad,,,\n89440000000000000010,dup,,,\n"
         "89330000000000000062,x,,,maybe\n"
+    )
     with database.session() as session:
         result = import_csv(session, io.StringIO(bad), "cli:test")
     assert [e.split(":")[0] for e in result.errors] == ["line 5", "line 6", "line 7"]

@@ -24,7 +24,9 @@ KPN_C_OFFLINE = "89310000000000000049"
 MANX_INACTIVE = "89440000000000000051"
 
 
-def test_accepted_send_is_logged_by_the_portal(sandbox: SandboxServer, portal: PortalClient) -> None:
+def test_accepted_send_is_logged_by_the_portal(
+    sandbox: SandboxServer, portal: PortalClient
+) -> None:
     outcome = portal.send_sms(SendSms(MANX, "reset <modem> & ]]>", sms_uid="abc123"))
     assert outcome.status == "accepted" and outcome.http_status == 200
     assert outcome.sandbox and "sandbox: nothing was sent" in outcome.summary
@@ -150,7 +152,9 @@ def test_connect_retry_succeeds_once_the_portal_is_up() -> None:
     timer.start()
     try:
         with PortalClient(
-            f"http://127.0.0.1:{port}/", SANDBOX_CREDENTIALS, connect_attempts=10,
+            f"http://127.0.0.1:{port}/",
+            SANDBOX_CREDENTIALS,
+            connect_attempts=10,
             retry_backoff=0.05,
         ) as client:
             outcome = client.send_sms(SendSms(MANX, "hi"))

@@ -33,15 +33,25 @@ xml_safe_gsm = st.text(
 
 def test_send_sms_matches_the_documented_shape() -> None:
     body = build_send_sms(
-        SendSms("1234567890123456789", "Let's meet at the station", "default", "447890123456",
-                "123abcde4567"),
+        SendSms(
+            "1234567890123456789",
+            "Let's meet at the station",
+            "default",
+            "447890123456",
+            "123abcde4567",
+        ),
         CREDS,
     )
     root = etree.fromstring(body)
     assert root.tag == "send_sms"
     assert root.get("version") == "1" and root.get("api_id") == "123456"
     assert [c.tag for c in root] == [
-        "authentication", "iccid", "message_text", "data_coding", "origin", "sms_uid"
+        "authentication",
+        "iccid",
+        "message_text",
+        "data_coding",
+        "origin",
+        "sms_uid",
     ]
     assert root.findtext("authentication/username") == "user"
     assert root.findtext("authentication/password") == "s3cr3t-pa55"

@@ -19,9 +19,7 @@ from bot.sms.uid import check_sms_uid, generate_sms_uid
 
 EXTENSION = "\x0c^{}\\[~]|€"
 # The default alphabet, minus ESC (the extension prefix, not a character).
-BASIC = "".join(
-    b.to_bytes(1, "big").decode("gsm03.38") for b in range(128) if b != 0x1B
-)
+BASIC = "".join(b.to_bytes(1, "big").decode("gsm03.38") for b in range(128) if b != 0x1B)
 gsm_text = st.text(alphabet=BASIC + EXTENSION, max_size=200)
 
 
@@ -158,8 +156,10 @@ def test_120_bytes_pass_121_fail() -> None:
     assert codes(problems) == ["too_long"]
 
 
-@pytest.mark.parametrize("bad", ["AAH", "AAH//oB", "AA H//oB/", "AAH_-oB/", "====", "AAH/\n/oB/",
-                                 "AB==", "QUJD=", "Zm9vYg"])
+@pytest.mark.parametrize(
+    "bad",
+    ["AAH", "AAH//oB", "AA H//oB/", "AAH_-oB/", "====", "AAH/\n/oB/", "AB==", "QUJD=", "Zm9vYg"],
+)
 def test_malformed_base64_is_refused(bad: str) -> None:
     assert codes(check_binary(bad)) in (["bad_base64"], ["too_long"])
 
@@ -235,7 +235,7 @@ def test_uid_rules() -> None:
 
 @given(st.text(max_size=20))
 def test_uid_accepted_iff_ascii_alnum_up_to_12(raw: str) -> None:
-    uid, problems = check_sms_uid(raw)
+    _, problems = check_sms_uid(raw)
     stripped = raw.strip()
     ok = stripped == "" or (len(stripped) <= 12 and stripped.isascii() and stripped.isalnum())
     assert (problems == []) == ok

@@ -37,16 +37,24 @@ def check_binary(text: str) -> list[Problem]:
                 "The binary payload is empty: give it as base64 (bytes 00 01 ff → `AAH/`).",
             )
         ]
+    data = decode_payload(text)
+    if data is not None and len(data) > MAX_BINARY_BYTES:
+        return [
+            Problem(
+                "message_text",
+                "too_long",
+                f"{len(data)}/{MAX_BINARY_BYTES} bytes: remove {len(data) - MAX_BINARY_BYTES}.",
+            )
+        ]
     if len(text) > MAX_BASE64_CHARS:
         return [
             Problem(
                 "message_text",
                 "too_long",
-                f"{len(text)}/{MAX_BASE64_CHARS} base64 characters: the portal takes at most "
-                f"{MAX_BASE64_CHARS} ({MAX_BINARY_BYTES} bytes).",
+                f"{len(text)}/{MAX_BASE64_CHARS} characters: the portal takes at most "
+                f"{MAX_BASE64_CHARS} base64 characters ({MAX_BINARY_BYTES} bytes).",
             )
         ]
-    data = decode_payload(text)
     if data is None:
         return [
             Problem(
@@ -55,14 +63,6 @@ def check_binary(text: str) -> list[Problem]:
                 "Binary payloads must be standard base64 with padding and no spaces "
                 "(A–Z a–z 0–9 + /, length a multiple of 4): e.g. bytes 00 01 ff fe 80 7f are "
                 "`AAH//oB/`.",
-            )
-        ]
-    if len(data) > MAX_BINARY_BYTES:
-        return [
-            Problem(
-                "message_text",
-                "too_long",
-                f"{len(data)}/{MAX_BINARY_BYTES} bytes: remove {len(data) - MAX_BINARY_BYTES}.",
             )
         ]
     return []

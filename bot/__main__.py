@@ -1,0 +1,5 @@
+"""`python -m bot` is `smsbot`."""
+
+from bot.cli import main
+
+main()

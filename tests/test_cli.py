@@ -1,0 +1,220 @@
+"""The `smsbot` CLI: same pipeline as Slack, exit statuses, one-line reasons."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from bot import cli
+from bot.store.db import Database
+
+MANX = "89440000000000000010"
+
+
+class Run:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+
+@pytest.fixture
+def smsbot(db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run `smsbot ARGS…` in-process against this test's database; returns a Run."""
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("SMSBOT_ADMINS", "UADMIN")
+    for name in ("M2M_API_ID", "M2M_USERNAME", "M2M_PASSWORD", "SMSBOT_PORTAL"):
+        monkeypatch.delenv(name, raising=False)
+
+    def run(*args: str) -> Run:
+        monkeypatch.setattr(sys, "argv", ["smsbot", *args])
+        with pytest.raises(SystemExit) as info:
+            cli.main()
+        captured = capsys.readouterr()
+        return Run(int(info.value.code or 0), captured.out, captured.err)
+
+    return run
+
+
+def test_send_accepted_prints_outcome_and_audit_id(smsbot) -> None:  # type: ignore[no-untyped-def]
+    result = smsbot("send", "--as", "UADMIN", "--iccid", MANX, "--text", "reset modem")
+    assert result.code == 0, result.err
+    assert "state=accepted" in result.out
+    assert "sandbox: nothing was sent" in result.out
+    assert re.search(r"audit #\d+", result.out)
+
+
+def test_send_refusals_exit_non_zero_with_one_line(smsbot) -> None:  # type: ignore[no-untyped-def]
+    cases = [
+        (["--as", "UNOBODY", "--text", "hi"], 1, "denied"),
+        (["--as", "UADMIN", "--text", "x" * 161], 1, "161/160"),
+        (["--as", "UADMIN", "--text", "Let’s"], 1, "use `'`"),
+    ]
+    for args, code, words in cases:
+        result = smsbot("send", "--iccid", MANX, *args)
+        assert result.code == code
+        assert words in result.err
+        assert len(result.err.strip().splitlines()) == 1
+
+
+def test_send_warnings_need_yes(smsbot) -> None:  # type: ignore[no-untyped-def]
+    args = ("send", "--as", "UADMIN", "--iccid", "1234567890123456789", "--text", "hi")
+    first = smsbot(*args)
+    assert first.code == 1 and "--yes" in first.err
+    second = smsbot(*args, "--yes")
+    assert second.code == 3  # the sandbox does not know that SIM: rejected by the portal
+    assert "unknown iccid" in second.out
+
+
+def test_replace_unsupported_then_confirm(smsbot) -> None:  # type: ignore[no-untyped-def]
+    args = (
+        "send",
+        "--as",
+        "UADMIN",
+        "--iccid",
+        MANX,
+        "--text",
+        "Let’s go…",
+        "--replace-unsupported",
+    )
+    assert smsbot(*args).code == 1
+    result = smsbot(*args, "--yes")
+    assert result.code == 0 and "Let's go..." in result.out
+
+
+def test_idempotency_key_sends_once(smsbot) -> None:  # type: ignore[no-untyped-def]
+    args = ("send", "--as", "UADMIN", "--iccid", MANX, "--text", "hi", "--idempotency-key", "k1")
+    assert smsbot(*args).code == 0
+    again = smsbot(*args)
+    assert again.code == 0 and "already submitted" in again.out
+
+
+def test_grant_can_revoke_grants(smsbot) -> None:  # type: ignore[no-untyped-def]
+    assert smsbot("can", "U0BOB", MANX).code == 1
+    made = smsbot("grant", "U0BOB", "8944*", "--role", "sender", "--expires", "30d")
+    assert made.code == 0 and "grant #1" in made.out
+    can = smsbot("can", "U0BOB", MANX)
+    assert can.code == 0 and "grant #1" in can.out
+    assert "U0BOB" in smsbot("grants").out
+    assert smsbot("revoke", "1").code == 0
+    assert smsbot("revoke", "1").code == 1
+    assert smsbot("can", "U0BOB", MANX).code == 1
+    assert "revoked" in smsbot("grants", "--all").out
+
+
+def test_unknown_grant_subject_is_refused_and_audited(smsbot) -> None:  # type: ignore[no-untyped-def]
+    result = smsbot("grant", "bob", "*", "--role", "sender")
+    assert result.code == 1 and "not a Slack user" in result.err
+    listing = smsbot("audit", "list")
+    assert "grant_refused" in listing.out
+
+
+def test_sims_import_and_list(smsbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    good = tmp_path / "sims.csv"
+    good.write_text(f"iccid,label,sim_type,group,active\n{MANX},pump 7,Manx Telecom,fleet,true\n")
+    assert smsbot("sims", "import", str(good)).code == 0
+    assert "pump 7" in smsbot("sims", "list").out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("iccid,label\n89310000000000000023,ok\nnot-an-iccid,x\n12,y\n")
+    result = smsbot("sims", "import", str(bad))
+    assert result.code == 1 and "line 3" in result.err and "line 4" in result.err
+    assert "89310000000000000023" not in smsbot("sims", "list").out
+
+
+def test_audit_list_export_verify(smsbot, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    smsbot("send", "--as", "UADMIN", "--iccid", MANX, "--text", "hi")
+    assert "sent" in smsbot("audit", "list", "--iccid", MANX).out
+    out = tmp_path / "audit.jsonl"
+    assert smsbot("audit", "export", "--format", "jsonl", "--output", str(out)).code == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["event"] for r in rows] == ["requested", "sending", "sent"]
+    assert smsbot("audit", "export", "--format", "csv").out.startswith("seq,ts,event")
+    ok = smsbot("audit", "verify")
+    assert ok.code == 0 and "3 rows" in ok.out
+    db = Database(db_url)
+    with db.engine.begin() as conn:
+        if db.is_postgresql:
+            conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER USER"))
+        else:
+            conn.execute(text("DROP TRIGGER audit_log_no_update"))
+        conn.execute(text("UPDATE audit_log SET details = '{}' WHERE seq = 2"))
+    db.dispose()
+    broken = smsbot("audit", "verify")
+    assert broken.code == 1 and "row 2" in broken.err
+
+
+def test_bad_configuration_is_one_line_naming_the_variable(
+    smsbot,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    monkeypatch.setenv("PORT", "not-a-port")
+    result = smsbot("db", "upgrade")
+    assert result.code == 2
+    assert result.err.strip().startswith("smsbot: PORT")
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def test_usage_errors_are_one_line(smsbot) -> None:  # type: ignore[no-untyped-def]
+    result = smsbot("send", "--as", "UADMIN")
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1
+
+
+def test_every_command_has_help() -> None:
+    commands = [
+        "serve",
+        "db upgrade",
+        "send",
+        "sims import",
+        "sims list",
+        "grant",
+        "revoke",
+        "grants",
+        "can",
+        "audit list",
+        "audit export",
+        "audit verify",
+        "sandbox",
+    ]
+    for command in commands:
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", *command.split(), "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, (command, result.stderr)
+        assert "Usage:" in result.stdout
+
+
+def test_sandbox_command_serves_the_portal(tmp_path: Path) -> None:
+    """`smsbot sandbox --port N` is a real server the client can talk to."""
+    import socket
+
+    from bot.portal.client import PortalClient
+    from bot.portal.protocol import SendSms
+    from bot.portal.sandbox import SANDBOX_CREDENTIALS
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "sandbox", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # printed once the socket is bound
+        assert f":{port}/" in first
+        with PortalClient(f"http://127.0.0.1:{port}/", SANDBOX_CREDENTIALS) as client:
+            assert client.send_sms(SendSms(MANX, "hi")).status == "accepted"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
