@@ -10,12 +10,13 @@ bot must handle can be produced on demand. It is a WSGI app, served by a real HT
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from socketserver import ThreadingMixIn
 from typing import Any, Literal
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.types import StartResponse, WSGIEnvironment
 
 from lxml import etree
 
@@ -34,8 +35,6 @@ KPN_QUEUE_LIMIT = 60
 
 Fault = Literal["none", "timeout", "500", "non_xml", "malformed", "reset"]
 FAULTS: tuple[Fault, ...] = ("none", "timeout", "500", "non_xml", "malformed", "reset")
-
-StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
 @dataclass
@@ -123,7 +122,7 @@ class SandboxPortal:
         self._stopping.set()
 
     # ---- WSGI ---------------------------------------------------------------------------------
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         if environ.get("REQUEST_METHOD") != "POST":
             return _reply(
                 start_response, "405 Method Not Allowed", b"POST XML here\n", "text/plain"

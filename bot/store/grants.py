@@ -173,3 +173,15 @@ def who_can_grant(session: Session, admins: frozenset[str]) -> list[str]:
         if user not in out:
             out.append(user)
     return out[:5]
+
+
+def has_role(
+    session: Session,
+    principal: Principal,
+    role: Role,
+    admins: frozenset[str],
+    iccid: str = "*",
+    group_name: str | None = None,
+) -> bool:
+    """Whether the principal holds `role` for this SIM (`*`: over all SIMs, e.g. to administer)."""
+    return check_access(session, principal, role, iccid, group_name, admins).allowed

@@ -1,0 +1,57 @@
+"""The Bolt app: listeners grouped by surface, each module with a `register(app)`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
+
+from bot.runtime import Runtime
+from bot.slack import actions, commands, views
+from bot.slack.deps import CONTEXT_KEY, SlackDeps
+from bot.slack.directory import UserGroups
+from bot.slack.notify import Notifier
+
+log = logging.getLogger(__name__)
+
+
+class SlackConfigError(Exception):
+    pass
+
+
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def build_app(runtime: Runtime, *, group_ttl: float = 60.0) -> tuple[App, SlackDeps]:
+    settings = runtime.settings
+    token = _secret(settings.SLACK_BOT_TOKEN)
+    signing_secret = _secret(settings.SLACK_SIGNING_SECRET)
+    if not token:
+        raise SlackConfigError("SLACK_BOT_TOKEN: required to run the Slack bot")
+    if not signing_secret and settings.SLACK_APP_TOKEN is None:
+        raise SlackConfigError("SLACK_SIGNING_SECRET: required in HTTP mode")
+    client = WebClient(token=token, base_url=settings.SLACK_API_URL, timeout=10)
+    app = App(
+        signing_secret=signing_secret or "socket-mode-does-not-sign",
+        client=client,
+        # Listeners ack first and then keep working in this pool: enough threads that slow
+        # portal calls never hold up the acknowledgement of other requests.
+        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="smsbot-listener"),
+        logger=logging.getLogger("slack_bolt"),
+    )
+    deps = SlackDeps(runtime, Notifier(client), UserGroups(client, runtime.db, ttl=group_ttl))
+
+    @app.middleware
+    def inject_deps(context: BoltContext, next: Callable[[], Any]) -> Any:
+        context[CONTEXT_KEY] = deps
+        return next()
+
+    commands.register(app)
+    views.register(app)
+    actions.register(app)
+    return app, deps

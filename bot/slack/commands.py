@@ -1,0 +1,236 @@
+"""`/sms` and its subcommands. Only input parsing and formatting here: the rules live in the core
+(validation and sending in bot.service, authorization in bot.store.grants)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
+
+from bot.authz import AuthzInputError, Principal, parse_expiry
+from bot.portal.client import PortalError
+from bot.slack import blocks
+from bot.slack.deps import SlackDeps, deps_of
+from bot.slack.parsing import parse_command, plain_text, prefill_from_command, subject_id
+from bot.sms.iccid import normalize_iccid
+from bot.store import audit
+from bot.store.grants import create_grant, describe, has_role, list_grants, revoke_grant
+from bot.store.inventory import get_sim, list_sims
+from bot.store.requests import recent_for_sim
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App) -> None:
+    app.command("/sms")(handle_sms)
+
+
+def handle_sms(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
+) -> None:
+    deps = deps_of(context)
+    text = body.get("text") or ""
+    parsed = parse_command(text)
+    user, channel = body["user_id"], body.get("channel_id")
+    if parsed.subcommand is None:
+        first = parsed.raw.split(" ", 1)[0] if parsed.raw else ""
+        if first and not first[0].isdigit():
+            ack(text=f"Unknown subcommand `{plain_text(first)}`.\n\n{blocks.HELP}")
+            return
+        ack()
+        open_send_modal(deps, client, body["trigger_id"], channel, text)
+        return
+    if parsed.subcommand == "help":
+        ack(text=blocks.HELP)
+        return
+    ack()  # everything below touches the database or the portal: after the ack
+    principal = deps.principal(user, channel)
+    handler = _SUBCOMMANDS[parsed.subcommand]
+    try:
+        respond(text=handler(deps, principal, parsed.args), response_type="ephemeral")
+    except Exception:
+        log.exception("/sms %s failed", parsed.subcommand)
+        respond(text=":warning: Something went wrong; it was logged.", response_type="ephemeral")
+
+
+def open_send_modal(
+    deps: SlackDeps, client: WebClient, trigger_id: str, channel: str | None, text: str
+) -> None:
+    iccid, message = prefill_from_command(text)
+    sim = None
+    if iccid:
+        with deps.db.session() as session:
+            sim = get_sim(session, normalize_iccid(iccid))
+    client.views_open(
+        trigger_id=trigger_id,
+        view=blocks.send_modal(channel_id=channel, iccid=iccid, message_text=message, sim=sim),
+    )
+
+
+def _refuse(deps: SlackDeps, principal: Principal, command: str, role: str, detail: str) -> str:
+    with deps.db.session() as session:
+        audit.append(
+            session,
+            "denied",
+            principal.user_id,
+            details={"command": command, "role": role, "channel": principal.channel_id},
+        )
+    return f":no_entry: `/sms {command}` needs the `{role}` role {detail}. Ask an admin."
+
+
+def _is_admin(deps: SlackDeps, principal: Principal) -> bool:
+    with deps.db.session() as session:
+        return has_role(session, principal, "admin", deps.admins)
+
+
+def cmd_grant(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
+    if not _is_admin(deps, principal):
+        return _refuse(deps, principal, "grant", "admin", "over all SIMs")
+    usage = "Usage: `/sms grant @user|@group|#channel <sims> <role> [approval] [expires 30d]`"
+    if len(args) < 3:
+        return usage
+    subject, sims, role = subject_id(args[0]), plain_text(args[1]), args[2]
+    rest = [a.lower() for a in args[3:]]
+    approval = "approval" in rest
+    expires = None
+    if "expires" in rest:
+        index = rest.index("expires")
+        expires = rest[index + 1] if index + 1 < len(rest) else ""
+    unknown = [a for a in rest if a not in ("approval", "expires", expires)]
+    try:
+        if unknown:
+            raise AuthzInputError(f"unknown option `{unknown[0]}`")
+        with deps.db.session() as session:
+            grant = create_grant(
+                session,
+                subject=subject,
+                scope=sims,
+                role=role,
+                actor=principal.user_id,
+                approval_required=approval,
+                expires_at=parse_expiry(expires, datetime.now(UTC)),
+            )
+            info = describe(grant)
+    except AuthzInputError as exc:
+        with deps.db.session() as session:
+            audit.append(
+                session,
+                "grant_refused",
+                principal.user_id,
+                details={
+                    "subject": subject[:64],
+                    "scope": sims[:80],
+                    "role": role[:32],
+                    "reason": str(exc),
+                },
+            )
+        return f":x: {exc}.\n{usage}"
+    return f":white_check_mark: Grant #{info['grant_id']}: {_grant_line_from(info)}"
+
+
+def _grant_line_from(info: dict[str, object]) -> str:
+    subject = str(info["subject"])
+    mention = (
+        f"<!subteam^{subject}>"
+        if subject.startswith("S")
+        else (f"<#{subject}>" if subject[0] in "CG" else f"<@{subject}>")
+    )
+    extras = []
+    if info.get("approval_required"):
+        extras.append("approval required")
+    if info.get("expires_at"):
+        extras.append(f"expires {info['expires_at']}")
+    suffix = f" ({', '.join(extras)})" if extras else ""
+    return f"`{info['role']}` for {mention} on `{info['scope']}`{suffix}"
+
+
+def cmd_revoke(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
+    if not _is_admin(deps, principal):
+        return _refuse(deps, principal, "revoke", "admin", "over all SIMs")
+    if len(args) != 1 or not args[0].lstrip("#").isdigit():
+        return "Usage: `/sms revoke <grant id>` (see `/sms grants`)"
+    grant_id = int(args[0].lstrip("#"))
+    with deps.db.session() as session:
+        revoked = revoke_grant(session, grant_id, principal.user_id)
+    if revoked is None:
+        return f":x: There is no active grant #{grant_id}."
+    return f":white_check_mark: Grant #{grant_id} revoked."
+
+
+def cmd_grants(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
+    if not _is_admin(deps, principal):
+        return _refuse(deps, principal, "grants", "admin", "over all SIMs")
+    with deps.db.session() as session:
+        rows = [describe(g) for g in list_grants(session)]
+    if not rows:
+        return "No grants yet. `/sms grant @user <sims> sender` gives one."
+    return "*Active grants*\n" + "\n".join(f"#{r['grant_id']} {_grant_line_from(r)}" for r in rows)
+
+
+def cmd_sims(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
+    if not _is_admin(deps, principal):
+        return _refuse(deps, principal, "sims", "admin", "over all SIMs")
+    with deps.db.session() as session:
+        sims = list_sims(session)
+    if not sims:
+        return "The inventory is empty: `smsbot sims import FILE.csv`."
+    lines = [
+        f"`{s.iccid}` {s.label or '-'} · {s.sim_type or 'type unknown'}"
+        f"{' · group ' + s.group_name if s.group_name else ''}{'' if s.active else ' · inactive'}"
+        for s in sims[:50]
+    ]
+    more = f"\n…and {len(sims) - 50} more (`smsbot sims list`)" if len(sims) > 50 else ""
+    return "*SIM inventory*\n" + "\n".join(lines) + more
+
+
+def cmd_audit(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
+    iccid = normalize_iccid(args[0]) if args else None
+    with deps.db.session() as session:
+        allowed = has_role(session, principal, "auditor", deps.admins) or (
+            iccid is not None and has_role(session, principal, "auditor", deps.admins, iccid)
+        )
+        rows = audit.query(session, iccid=iccid, limit=15, newest_first=True) if allowed else []
+    if not allowed:
+        return _refuse(deps, principal, "audit", "auditor", "for these SIMs")
+    if not rows:
+        return "No audit entries" + (f" for `{iccid}`." if iccid else ".")
+    title = "*Latest audit entries*" + (f" for `{iccid}`" if iccid else "")
+    return title + "\n" + "\n".join(blocks.audit_line(r) for r in reversed(rows))
+
+
+def cmd_status(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
+    if not args:
+        return "Usage: `/sms status <iccid>`"
+    iccid = normalize_iccid(" ".join(args))
+    with deps.db.session() as session:
+        sim = get_sim(session, iccid)
+        group = sim.group_name if sim else None
+        allowed = has_role(session, principal, "sender", deps.admins, iccid, group) or has_role(
+            session, principal, "auditor", deps.admins, iccid, group
+        )
+        requests = recent_for_sim(session, iccid) if allowed else []
+    if not allowed:
+        return _refuse(deps, principal, "status", "sender or auditor", f"for `{iccid}`")
+    lines = [blocks.sim_line(sim, iccid)]
+    lines += [blocks.request_line(req) for req in requests] or ["No requests from this bot yet."]
+    try:
+        portal_log = deps.service.portal.query_sms_mt_details(iccid, lastx=5)
+    except PortalError as exc:
+        lines.append(f"Portal SMS log unavailable: {exc}")
+    else:
+        lines.append("*Portal SMS log*" + ("" if portal_log else ": no messages"))
+        lines += [f"{e.sent_timestamp} `{e.sms_uid or '-'}` {e.status}" for e in portal_log]
+    return "\n".join(lines)
+
+
+_SUBCOMMANDS = {
+    "grant": cmd_grant,
+    "revoke": cmd_revoke,
+    "grants": cmd_grants,
+    "sims": cmd_sims,
+    "audit": cmd_audit,
+    "status": cmd_status,
+}

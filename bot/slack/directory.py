@@ -1,0 +1,58 @@
+"""Who is asking: a Slack user's user groups, looked up with a short-lived cache.
+
+Slack has no "groups of a user" call, so we ask `usergroups.users.list` only for the user groups
+that appear in grants (the only ones that can matter) and cache each member list for `ttl`
+seconds. A group whose lookup fails counts as "not a member": default deny.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from sqlalchemy import select
+
+from bot.store.db import Database
+from bot.store.models import Grant
+
+log = logging.getLogger(__name__)
+
+
+class UserGroups:
+    def __init__(self, client: WebClient, db: Database, ttl: float = 60.0) -> None:
+        self._client = client
+        self._db = db
+        self._ttl = ttl
+        self._members: dict[str, tuple[float, frozenset[str]]] = {}
+        self._lock = threading.Lock()
+
+    def _granted_groups(self) -> list[str]:
+        with self._db.session() as session:
+            rows = session.execute(
+                select(Grant.subject)
+                .where(Grant.subject_kind == "usergroup", Grant.revoked_at.is_(None))
+                .distinct()
+            ).scalars()
+            return sorted(rows)
+
+    def _members_of(self, group: str) -> frozenset[str]:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._members.get(group)
+            if cached and cached[0] > now:
+                return cached[1]
+        try:
+            response = self._client.usergroups_users_list(usergroup=group)
+            members = frozenset(response.get("users") or [])
+        except (SlackApiError, SlackRequestError, OSError) as exc:
+            log.warning("usergroups.users.list %s failed: %s", group, type(exc).__name__)
+            members = frozenset()
+        with self._lock:
+            self._members[group] = (now + self._ttl, members)
+        return members
+
+    def groups_of(self, user_id: str) -> tuple[str, ...]:
+        return tuple(g for g in self._granted_groups() if user_id in self._members_of(g))

@@ -1,0 +1,99 @@
+"""POST /portal/receipts: delivery receipts pushed by the portal (SMS Post Services).
+
+The portal retries until it gets a 200 and may send the same item twice, so handling is
+idempotent: a receipt that does not change the request's delivery status writes nothing.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Iterable
+from wsgiref.types import StartResponse, WSGIEnvironment
+
+from lxml import etree
+
+from bot.portal.protocol import MAX_XML_BYTES, XmlError, parse_xml
+from bot.slack.deps import SlackDeps
+from bot.slack.notify import Thread
+from bot.store import audit
+from bot.store.models import SmsRequest
+from bot.store.requests import by_sms_uid
+
+log = logging.getLogger(__name__)
+
+_STATUS_FIELDS = ("status", "delivery_status", "state", "sms_status")
+
+
+def _reply(start_response: StartResponse, status: str, text: str) -> list[bytes]:
+    body = text.encode()
+    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def receipt_status(root: etree._Element) -> str:
+    """The receipt's status; the field names are not published, so several are tried."""
+    for name in _STATUS_FIELDS:
+        value = (root.findtext(name) or "").strip()
+        if value:
+            return value.lower()
+    return "delivered"
+
+
+class ReceiptsEndpoint:
+    def __init__(self, deps: SlackDeps) -> None:
+        self.deps = deps
+        secret = deps.runtime.settings.SMSBOT_RECEIPT_PASSPHRASE
+        self.passphrase = secret.get_secret_value() if secret else None
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "POST":
+            return _reply(start_response, "405 Method Not Allowed", "POST XML here")
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if length > MAX_XML_BYTES:
+            return _reply(start_response, "413 Payload Too Large", "too large")
+        try:
+            root = parse_xml(environ["wsgi.input"].read(length))
+        except XmlError as exc:
+            return _reply(start_response, "400 Bad Request", str(exc))
+        given = (root.findtext("passphrase") or "").strip()
+        if self.passphrase is not None and not hmac.compare_digest(given, self.passphrase):
+            log.warning("receipt with a wrong passphrase refused")
+            return _reply(start_response, "403 Forbidden", "wrong passphrase")
+        if root.tag == "post_delivery_receipt":
+            self.delivery_receipt(root)
+        else:
+            log.info("portal push %s acknowledged and not processed", root.tag)
+        return _reply(start_response, "200 OK", "OK")
+
+    def delivery_receipt(self, root: etree._Element) -> None:
+        uid = (root.findtext("sms_uid") or "").strip()
+        status = receipt_status(root)
+        with self.deps.db.session() as session:
+            req = by_sms_uid(session, uid) if uid else None
+            if req is None:
+                log.info("receipt for unknown sms_uid %r ignored", uid)
+                return
+            if req.delivery_status == status:
+                return  # a repeated push: already recorded
+            req.delivery_status = status
+            if status == "delivered":
+                req.delivered_at = audit.utc_now()
+            audit.append(
+                session,
+                "delivered" if status == "delivered" else "delivery_status",
+                "portal",
+                request_id=req.id,
+                iccid=req.iccid,
+                details={"sms_uid": uid, "status": status, "api_did": root.get("api_did")},
+            )
+            thread = _thread_of(req)
+        if thread is not None:
+            icon = ":inbox_tray:" if status == "delivered" else ":information_source:"
+            self.deps.notifier.reply(thread, f"{icon} Delivery receipt: *{status}*")
+
+
+def _thread_of(req: SmsRequest) -> Thread | None:
+    if req.slack_channel and req.slack_ts:
+        return Thread(req.slack_channel, req.slack_ts)
+    return None

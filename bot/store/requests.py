@@ -1,0 +1,34 @@
+"""Queries over SMS requests."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bot.store.models import SmsRequest
+
+
+def recent_for_sim(session: Session, iccid: str, limit: int = 5) -> list[SmsRequest]:
+    return list(
+        session.execute(
+            select(SmsRequest)
+            .where(SmsRequest.iccid == iccid)
+            .order_by(SmsRequest.id.desc())
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def attach_thread(session: Session, request_id: int, channel: str, ts: str) -> None:
+    """Remember where a front end shows the request, so later updates land in that thread."""
+    session.execute(
+        update(SmsRequest)
+        .where(SmsRequest.id == request_id)
+        .values(slack_channel=channel, slack_ts=ts)
+    )
+
+
+def by_sms_uid(session: Session, sms_uid: str) -> SmsRequest | None:
+    return session.execute(
+        select(SmsRequest).where(SmsRequest.sms_uid == sms_uid)
+    ).scalar_one_or_none()

@@ -1,0 +1,85 @@
+"""Signed Slack requests, as Slack sends them (v0 HMAC-SHA256 over `v0:ts:body`)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    base = b"v0:" + timestamp.encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def signed_headers(secret: str, body: bytes, timestamp: float | None = None) -> dict[str, str]:
+    ts = str(int(timestamp if timestamp is not None else time.time()))
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": signature(secret, ts, body),
+    }
+
+
+def command_body(
+    text: str,
+    *,
+    user: str,
+    channel: str,
+    trigger: str = "T.trigger",
+    response_url: str = "http://127.0.0.1:9/response",
+) -> bytes:
+    return urlencode(
+        {
+            "command": "/sms",
+            "text": text,
+            "user_id": user,
+            "user_name": user.lower(),
+            "channel_id": channel,
+            "channel_name": "noc",
+            "team_id": "T0001",
+            "team_domain": "x",
+            "trigger_id": trigger,
+            "response_url": response_url,
+            "api_app_id": "A0001",
+            "token": "legacy-verification-token",
+        }
+    ).encode()
+
+
+def interaction_body(payload: dict[str, Any]) -> bytes:
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+class SlackClient:
+    """Posts signed requests to the app's /slack/events over real HTTP."""
+
+    def __init__(self, url: str, secret: str) -> None:
+        self.url = url
+        self.secret = secret
+        self.http = httpx.Client(timeout=10)
+
+    def post(
+        self,
+        body: bytes,
+        *,
+        timestamp: float | None = None,
+        extra_headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        headers = signed_headers(self.secret, body, timestamp)
+        headers.update(extra_headers or {})
+        return self.http.post(self.url, content=body, headers=headers)
+
+    def command(self, text: str, *, user: str, channel: str = "C0NOC", **kw: Any) -> httpx.Response:
+        return self.post(command_body(text, user=user, channel=channel, **kw))
+
+    def interaction(self, payload: dict[str, Any], **kw: Any) -> httpx.Response:
+        return self.post(interaction_body(payload), **kw)
+
+    def close(self) -> None:
+        self.http.close()
