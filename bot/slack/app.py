@@ -6,9 +6,11 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.error import URLError
 
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.runtime import Runtime
 from bot.slack import actions, commands, views
@@ -36,14 +38,14 @@ def build_app(runtime: Runtime, *, group_ttl: float = 60.0) -> tuple[App, SlackD
     if not signing_secret and settings.SLACK_APP_TOKEN is None:
         raise SlackConfigError("SLACK_SIGNING_SECRET: required in HTTP mode")
     client = WebClient(token=token, base_url=settings.SLACK_API_URL, timeout=10)
-    app = App(
-        signing_secret=signing_secret or "socket-mode-does-not-sign",
-        client=client,
-        # Listeners ack first and then keep working in this pool: enough threads that slow
-        # portal calls never hold up the acknowledgement of other requests.
-        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="smsbot-listener"),
-        logger=logging.getLogger("slack_bolt"),
-    )
+    try:
+        app = _bolt_app(client, signing_secret)
+    except (SlackApiError, SlackRequestError, URLError, OSError) as exc:
+        # Bolt checks the token with auth.test at start: say so in one line.
+        reason = exc.response.get("error") if isinstance(exc, SlackApiError) else exc
+        raise SlackConfigError(
+            f"SLACK_BOT_TOKEN: auth.test at {settings.SLACK_API_URL} failed ({reason})"
+        ) from None
     deps = SlackDeps(runtime, Notifier(client), UserGroups(client, runtime.db, ttl=group_ttl))
 
     @app.middleware
@@ -55,3 +57,14 @@ def build_app(runtime: Runtime, *, group_ttl: float = 60.0) -> tuple[App, SlackD
     views.register(app)
     actions.register(app)
     return app, deps
+
+
+def _bolt_app(client: WebClient, signing_secret: str | None) -> App:
+    return App(
+        signing_secret=signing_secret or "socket-mode-does-not-sign",
+        client=client,
+        # Listeners ack first and then keep working in this pool: enough threads that slow
+        # portal calls never hold up the acknowledgement of other requests.
+        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="smsbot-listener"),
+        logger=logging.getLogger("slack_bolt"),
+    )

@@ -10,7 +10,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 from wsgiref.types import StartResponse, WSGIEnvironment
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -131,13 +131,19 @@ def build_http(runtime: Runtime, host: str, port: int) -> tuple[HttpServer, Slac
     return HttpServer(router, host, port), deps
 
 
+def mode(settings: Settings) -> Literal["socket", "http"]:
+    """Socket Mode when an app-level token is configured, else HTTP mode."""
+    return "socket" if settings.SLACK_APP_TOKEN is not None else "http"
+
+
 def run(settings: Settings) -> None:
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
     runtime = build_runtime(settings)
     try:
-        if settings.SLACK_APP_TOKEN is not None:
+        if mode(settings) == "socket":
+            assert settings.SLACK_APP_TOKEN is not None
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
             app, _ = build_app(runtime)
@@ -145,7 +151,13 @@ def run(settings: Settings) -> None:
             SocketModeHandler(app, settings.SLACK_APP_TOKEN.get_secret_value()).start()  # type: ignore[no-untyped-call]
             return
         server, _ = build_http(runtime, settings.HOST, settings.PORT)
-        log.info("HTTP mode on %s:%s; portal: %s", settings.HOST, server.port, settings.portal_mode)
+        # The "listening" line carries the real port (PORT=0 picks a free one).
+        log.info(
+            "HTTP mode listening on %s:%s; portal: %s",
+            settings.HOST,
+            server.port,
+            settings.portal_mode,
+        )
         server.serve_forever()
     except SlackConfigError as exc:
         raise SystemExit(f"smsbot: {exc}") from None

@@ -1,0 +1,83 @@
+"""`smsbot serve` as a real process: HTTP mode on a free port, healthz, a signed command."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.config import load_settings
+from bot.slack.server import mode
+from tests.support.signing import SlackClient
+from tests.support.slack_api import SlackStandIn
+
+
+def test_mode_follows_the_app_token() -> None:
+    assert mode(load_settings(SLACK_APP_TOKEN=None)) == "http"
+    assert mode(load_settings(SLACK_APP_TOKEN="xapp-1")) == "socket"
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, SlackStandIn]]:
+    slack = SlackStandIn().start()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": "serve-secret",
+        "SLACK_API_URL": slack.url,
+        "HOST": "127.0.0.1",
+        "PORT": "0",
+    }
+    for name in ("SLACK_APP_TOKEN", "M2M_API_ID", "M2M_USERNAME", "M2M_PASSWORD"):
+        env.pop(name, None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    port: list[str] = []
+    ready = threading.Event()
+
+    def read_log() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            found = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+            if found:
+                port.append(found.group(1))
+                ready.set()
+
+    threading.Thread(target=read_log, daemon=True).start()
+    try:
+        assert ready.wait(timeout=60), "smsbot serve did not start"
+        yield f"http://127.0.0.1:{port[0]}", slack
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        slack.stop()
+
+
+def test_serve_http_mode(served: tuple[str, SlackStandIn]) -> None:
+    base, slack = served
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            health = httpx.get(f"{base}/healthz")
+            break
+        except httpx.TransportError:
+            assert time.monotonic() < deadline
+    assert health.status_code == 200 and health.json()["portal"] == "sandbox"
+    client = SlackClient(f"{base}/slack/events", "serve-secret")
+    assert "/sms status" in client.command("help", user="U0X").text
+    assert client.command("", user="U0X").status_code == 200
+    slack.wait_for("views.open")
+    assert (
+        SlackClient(f"{base}/slack/events", "wrong").command("help", user="U0X").status_code == 401
+    )
+    client.close()
