@@ -10,28 +10,31 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack import blocks
-from bot.slack.deps import deps_of
+from bot.slack.deps import SlackDeps, deps_of
 from bot.slack.parsing import draft_from_view
 from bot.sms.iccid import normalize_iccid
 from bot.store.inventory import get_sim
 
 
 def register(app: App) -> None:
-    app.block_action("iccid")(refresh_send_modal)
-    app.block_action("message_text")(refresh_send_modal)
+    for action_id in ("iccid", "message_text"):
+        app.block_action(action_id)(handle_typing)
 
 
-def refresh_send_modal(
-    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
-) -> None:
-    """Re-render the modal around what was typed: the SIM's label/type and the 160 counter."""
+def handle_typing(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
+    deps = deps_of(context)
+    deps.later(refresh_send_modal, deps, body, client)
+
+
+def refresh_send_modal(deps: SlackDeps, body: dict[str, Any], client: WebClient) -> None:
+    """Re-render the modal around what was typed: the SIM's label/type and the 160 counter."""
     view = body["view"]
     draft, _ = draft_from_view(view["state"]["values"])
     iccid = normalize_iccid(draft.iccid)
     sim = None
     if iccid:
-        with deps_of(context).db.session() as session:
+        with deps.db.session() as session:
             sim = get_sim(session, iccid)
     metadata = json.loads(view.get("private_metadata") or "{}")
     updated = blocks.send_modal(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.error import URLError
 
@@ -63,8 +62,8 @@ def _bolt_app(client: WebClient, signing_secret: str | None) -> App:
     return App(
         signing_secret=signing_secret or "socket-mode-does-not-sign",
         client=client,
-        # Listeners ack first and then keep working in this pool: enough threads that slow
-        # portal calls never hold up the acknowledgement of other requests.
-        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="smsbot-listener"),
+        # The response goes out the moment a listener returns (instead of Bolt polling for the
+        # ack every 10 ms); listeners ack and hand slow work to SlackDeps.later.
+        process_before_response=True,
         logger=logging.getLogger("slack_bolt"),
     )

@@ -14,7 +14,13 @@ from bot.authz import AuthzInputError, Principal, parse_expiry
 from bot.portal.client import PortalError
 from bot.slack import blocks
 from bot.slack.deps import SlackDeps, deps_of
-from bot.slack.parsing import parse_command, plain_text, prefill_from_command, subject_id
+from bot.slack.parsing import (
+    CommandText,
+    parse_command,
+    plain_text,
+    prefill_from_command,
+    subject_id,
+)
 from bot.sms.iccid import normalize_iccid
 from bot.store import audit
 from bot.store.grants import create_grant, describe, has_role, list_grants, revoke_grant
@@ -31,29 +37,36 @@ def register(app: App) -> None:
 def handle_sms(
     ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
 ) -> None:
+    """Acknowledge at once (help is answered in the ack itself); the rest runs after it."""
     deps = deps_of(context)
     text = body.get("text") or ""
     parsed = parse_command(text)
-    user, channel = body["user_id"], body.get("channel_id")
-    if parsed.subcommand is None:
-        first = parsed.raw.split(" ", 1)[0] if parsed.raw else ""
-        if first and not first[0].isdigit():
-            ack(text=f"Unknown subcommand `{plain_text(first)}`.\n\n{blocks.HELP}")
-            return
-        ack()
-        open_send_modal(deps, client, body["trigger_id"], channel, text)
+    first = parsed.raw.split(" ", 1)[0] if parsed.raw else ""
+    if parsed.subcommand is None and first and not first[0].isdigit():
+        ack(text=f"Unknown subcommand `{plain_text(first)}`.\n\n{blocks.HELP}")
         return
     if parsed.subcommand == "help":
         ack(text=blocks.HELP)
         return
-    ack()  # everything below touches the database or the portal: after the ack
-    principal = deps.principal(user, channel)
-    handler = _SUBCOMMANDS[parsed.subcommand]
+    ack()
+    channel = body.get("channel_id")
+    if parsed.subcommand is None:
+        deps.later(open_send_modal, deps, client, body["trigger_id"], channel, text)
+    else:
+        deps.later(run_subcommand, deps, parsed, body["user_id"], channel, respond)
+
+
+def run_subcommand(
+    deps: SlackDeps, parsed: CommandText, user: str, channel: str | None, respond: Respond
+) -> None:
     try:
-        respond(text=handler(deps, principal, parsed.args), response_type="ephemeral")
+        answer = _SUBCOMMANDS[str(parsed.subcommand)](
+            deps, deps.principal(user, channel), parsed.args
+        )
     except Exception:
         log.exception("/sms %s failed", parsed.subcommand)
-        respond(text=":warning: Something went wrong; it was logged.", response_type="ephemeral")
+        answer = ":warning: Something went wrong; it was logged."
+    respond(text=answer, response_type="ephemeral")
 
 
 def open_send_modal(

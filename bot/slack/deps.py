@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
 
 from slack_bolt import BoltContext
 
@@ -14,6 +18,7 @@ from bot.slack.notify import Notifier
 from bot.store.db import Database
 
 CONTEXT_KEY = "smsbot"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -21,6 +26,24 @@ class SlackDeps:
     runtime: Runtime
     notifier: Notifier
     groups: UserGroups
+
+    #: Work that runs after the acknowledgement (portal calls, Slack messages, lookups).
+    #: Our own pool rather than Bolt's lazy listeners: those deep-copy every request, which
+    #: cost more than the rest of the acknowledgement together.
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(16, thread_name_prefix="smsbot-after-ack")
+    )
+
+    def later(self, fn: Callable[..., None], *args: Any) -> Future[None]:
+        """Run `fn(*args)` after the ack; failures are logged, never lost silently."""
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("background work %s failed", getattr(fn, "__name__", fn))
+
+        return self.executor.submit(run)
 
     @property
     def service(self) -> SendService:

@@ -81,7 +81,7 @@ class Router:
 class HttpServer:
     """waitress serving the Router; `port=0` picks a free port (tests)."""
 
-    def __init__(self, router: Router, host: str, port: int, threads: int = 16) -> None:
+    def __init__(self, router: Router, host: str, port: int, threads: int = 4) -> None:
         self._server = create_server(
             router,
             host=host,

@@ -1,8 +1,8 @@
 """The send modal's submission: the core pipeline decides; this only maps its answer to Slack.
 
 Field errors can only travel in the acknowledgement (`response_action: errors`), so the core's
-`submit` — validation, authorization, recording: a few milliseconds of database work — runs before
-the ack. The portal call and every Slack message run after it.
+`submit` — validation, authorization, recording: a few milliseconds of database work — runs in
+the listener before it acks. The portal call and every Slack message run after the ack.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 
-from bot.service import Execution, SendCommand, Submission
+from bot.service import Execution, SendCommand
 from bot.slack import blocks
 from bot.slack.deps import SlackDeps, deps_of
 from bot.slack.notify import Thread
 from bot.slack.parsing import draft_from_view
+from bot.sms.message import SimInfo
 from bot.store.grants import aware
+from bot.store.models import SmsRequest
 from bot.store.requests import attach_thread
 
 log = logging.getLogger(__name__)
@@ -36,89 +38,95 @@ def _metadata(view: dict[str, Any]) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _idempotency_key(view: dict[str, Any]) -> str:
+    # One modal is one request: a double submit or a retried delivery maps to the same key.
+    return f"slack-view:{view['id']}"
+
+
 def handle_send_submission(
     ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
 ) -> None:
     deps = deps_of(context)
-    user = body["user"]["id"]
     channel = _metadata(view).get("channel")
     draft, confirmed = draft_from_view(view["state"]["values"])
-    command = SendCommand(
-        principal=deps.principal(user, channel),
-        draft=draft,
-        source="slack",
-        # One modal is one request: a double submit or a retried delivery maps to the same key.
-        idempotency_key=f"slack-view:{view['id']}",
-        confirmed=confirmed,
+    submission = deps.service.submit(
+        SendCommand(
+            principal=deps.principal(body["user"]["id"], channel),
+            draft=draft,
+            source="slack",
+            idempotency_key=_idempotency_key(view),
+            confirmed=confirmed,
+        )
     )
-    submission = deps.service.submit(command)
     status = submission.status
     if status == "invalid":
         ack(response_action="errors", errors=blocks.errors_for_modal(submission.errors))
-        return
-    if status == "denied":
+    elif status == "denied":
         ack(response_action="errors", errors={"iccid": f"Not sent: {submission.reason}"[:1900]})
-        return
-    if status == "needs_confirmation":
-        shown = any(b.get("block_id") == "confirm" for b in view.get("blocks", []))
-        if shown:
-            ack(
-                response_action="errors",
-                errors={"confirm": "Tick the box to send anyway, or change the fields above."},
-            )
-        else:
-            ack(
-                response_action="update",
-                view=blocks.send_modal(
-                    channel_id=channel,
-                    iccid=draft.iccid,
-                    message_text=draft.message_text,
-                    data_coding=draft.data_coding,
-                    origin=draft.origin or "",
-                    sms_uid=draft.sms_uid or "",
-                    sim=submission.sim,
-                    warnings=submission.warnings,
-                    replace=draft.apply_replacements,
-                ),
-            )
-        return
-    ack()  # closes the modal; from here on the user follows the thread
-    if status == "duplicate":
-        return  # the first submission owns the thread and the send
-    follow_through(deps, submission, user, channel)
+    elif status == "needs_confirmation" and any(
+        b.get("block_id") == "confirm" for b in view.get("blocks", [])
+    ):
+        ack(
+            response_action="errors",
+            errors={"confirm": "Tick the box to send anyway, or change the fields above."},
+        )
+    elif status == "needs_confirmation":
+        # Show the warnings in the form, with every value typed so far kept.
+        ack(
+            response_action="update",
+            view=blocks.send_modal(
+                channel_id=channel,
+                iccid=draft.iccid,
+                message_text=draft.message_text,
+                data_coding=draft.data_coding,
+                origin=draft.origin or "",
+                sms_uid=draft.sms_uid or "",
+                sim=submission.sim,
+                warnings=submission.warnings,
+                replace=draft.apply_replacements,
+            ),
+        )
+    else:
+        ack()  # recorded, awaiting approval or a duplicate: the modal closes
+        # Only the submission that recorded the request follows it through: a double submit
+        # or a retry (even to another bot process) finds the idempotency key taken and is a
+        # `duplicate`, so nothing is posted or sent twice.
+        if status in ("recorded", "awaiting_approval") and submission.request is not None:
+            deps.later(follow_through, deps, submission.request, submission.sim, channel)
 
 
-def follow_through(deps: SlackDeps, submission: Submission, user: str, channel: str | None) -> None:
+def follow_through(
+    deps: SlackDeps, req: SmsRequest, sim: SimInfo | None, channel: str | None
+) -> None:
     """Post the request message, send (unless it awaits approval), reply with the outcome."""
-    req = submission.request
-    assert req is not None
     text, message_blocks = blocks.request_message(
         request_id=req.id,
-        requester=user,
+        requester=req.requester,
         iccid=req.iccid,
-        sim=submission.sim,
+        sim=sim,
         text=req.message_text,
         coding=req.data_coding,
         state=req.state,
         sandbox=req.sandbox,
     )
-    thread = deps.notifier.start_thread(channel, user, text, message_blocks)
+    thread = deps.notifier.start_thread(channel, req.requester, text, message_blocks)
     if thread is not None:
         with deps.db.session() as session:
             attach_thread(session, req.id, thread.channel, thread.ts)
-    if submission.status == "awaiting_approval":
+    if req.state == "awaiting_approval":
         if thread is not None:
             deps.notifier.reply(
                 thread, ":raised_hand: This request needs approval before it is sent."
             )
         return
-    execution = deps.service.execute(req.id, user)
-    report_outcome(deps, execution, thread, submission)
+    execution = deps.service.execute(req.id, req.requester)
+    report_outcome(deps, execution, thread, sim)
 
 
 def report_outcome(
-    deps: SlackDeps, execution: Execution, thread: Thread | None, submission: Submission
+    deps: SlackDeps, execution: Execution, thread: Thread | None, sim: SimInfo | None
 ) -> None:
+    """The outcome in the thread (or a DM when there is no thread) and the parent's new state."""
     req = execution.request
     created, completed = aware(req.created_at), aware(req.completed_at)
     total = (completed - created).total_seconds() * 1000 if created and completed else None
@@ -140,7 +148,7 @@ def report_outcome(
         request_id=req.id,
         requester=req.requester,
         iccid=req.iccid,
-        sim=submission.sim,
+        sim=sim,
         text=req.message_text,
         coding=req.data_coding,
         state=req.state,

@@ -18,8 +18,9 @@ from bot.sms.problems import Problem
 
 MAX_SEPTETS = 160
 _CODEC = "gsm03.38"
-#: The codec maps ESC itself; it is the extension-table prefix, not a character a user can send.
-_NOT_SENDABLE = {"\x1b"}
+#: ESC is the extension-table prefix, not a character a user can send. Form feed is in the
+#: extension table, but XML 1.0 cannot carry it (not even as &#12;), so it cannot reach the portal.
+_NOT_SENDABLE = {"\x1b", "\x0c"}
 
 #: Look-alikes that word processors and phones substitute, and what to type instead.
 _SUGGESTIONS: dict[str, str] = {
