@@ -23,6 +23,7 @@ from bot.config import Settings
 from bot.runtime import Runtime, build_runtime
 from bot.slack.app import SlackConfigError, build_app
 from bot.slack.deps import SlackDeps
+from bot.slack.receipts import ReceiptsEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ class HttpServer:
     """waitress serving the Router; `port=0` picks a free port (tests)."""
 
     def __init__(self, router: Router, host: str, port: int, threads: int = 4) -> None:
+        self.router = router
         self._server = create_server(
             router,
             host=host,
@@ -124,8 +126,6 @@ class HttpServer:
 
 
 def build_http(runtime: Runtime, host: str, port: int) -> tuple[HttpServer, SlackDeps]:
-    from bot.slack.receipts import ReceiptsEndpoint
-
     app, deps = build_app(runtime)
     router = Router(app, deps, ReceiptsEndpoint(deps))
     return HttpServer(router, host, port), deps
@@ -142,23 +142,32 @@ def run(settings: Settings) -> None:
     )
     runtime = build_runtime(settings)
     try:
-        if mode(settings) == "socket":
-            assert settings.SLACK_APP_TOKEN is not None
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-            app, _ = build_app(runtime)
-            log.info("Socket Mode; portal: %s", settings.portal_mode)
-            SocketModeHandler(app, settings.SLACK_APP_TOKEN.get_secret_value()).start()  # type: ignore[no-untyped-call]
-            return
         server, _ = build_http(runtime, settings.HOST, settings.PORT)
-        # The "listening" line carries the real port (PORT=0 picks a free one).
+        if mode(settings) == "http":
+            # The "listening" line carries the real port (PORT=0 picks a free one).
+            log.info(
+                "HTTP mode listening on %s:%s; portal: %s",
+                settings.HOST,
+                server.port,
+                settings.portal_mode,
+            )
+            server.serve_forever()
+            return
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        assert settings.SLACK_APP_TOKEN is not None
+        # In Socket Mode /healthz and /metrics still answer over HTTP (health checks, Prometheus).
+        server.start()
         log.info(
-            "HTTP mode listening on %s:%s; portal: %s",
+            "Socket Mode; /healthz listening on %s:%s; portal: %s",
             settings.HOST,
             server.port,
             settings.portal_mode,
         )
-        server.serve_forever()
+        handler = SocketModeHandler(
+            server.router.slack.app, settings.SLACK_APP_TOKEN.get_secret_value()
+        )
+        handler.start()  # type: ignore[no-untyped-call]
     except SlackConfigError as exc:
         raise SystemExit(f"smsbot: {exc}") from None
     finally:
