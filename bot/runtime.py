@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.approvals import Approvals
 from bot.config import Settings
 from bot.portal.client import PortalClient
 from bot.portal.protocol import Credentials
@@ -31,6 +33,7 @@ class Runtime:
     db: Database
     portal: PortalClient
     service: SendService
+    approvals: Approvals
     sandbox: SandboxServer | None = None
     _closed: bool = field(default=False, repr=False)
 
@@ -89,5 +92,11 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
             read_timeout=settings.SMSBOT_PORTAL_READ_TIMEOUT,
         )
         log.info("portal: live at %s", settings.M2M_API_URL)
-    service = SendService(db, portal, settings.admins)
-    return Runtime(settings, db, portal, service, sandbox)
+    service = SendService(
+        db,
+        portal,
+        settings.admins,
+        approval_channel=settings.SMSBOT_APPROVAL_CHANNEL,
+        approval_ttl=timedelta(minutes=settings.SMSBOT_APPROVAL_TTL_MINUTES),
+    )
+    return Runtime(settings, db, portal, service, Approvals(service), sandbox)

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,7 +32,7 @@ from bot.store import audit
 from bot.store.db import Database
 from bot.store.grants import AccessDecision, check_access
 from bot.store.inventory import get_group, get_sim
-from bot.store.models import Base, SmsRequest
+from bot.store.models import Approval, Base, SmsRequest
 
 Source = Literal["cli", "slack"]
 SubmitStatus = Literal[
@@ -103,6 +104,23 @@ def request_hash(iccid: str, text: str, coding: str, origin: str | None, uid: st
     return hashlib.sha256(form.encode("utf-8")).hexdigest()
 
 
+def current_hash(req: SmsRequest) -> str:
+    """The hash of the request as it stands in the database now."""
+    return request_hash(req.iccid, req.message_text, req.data_coding, req.origin, req.sms_uid)
+
+
+def approval_intact(session: Session, req: SmsRequest) -> bool:
+    """The row still hashes to what was recorded, and enough approvals bind to that hash."""
+    if current_hash(req) != req.request_hash:
+        return False
+    bound = session.execute(
+        select(func.count())
+        .select_from(Approval)
+        .where(Approval.request_id == req.id, Approval.request_hash == req.request_hash)
+    ).scalar_one()
+    return bound >= max(1, req.approvals_needed)
+
+
 def _input_details(cmd: SendCommand) -> dict[str, Any]:
     """What the user typed, for refusal rows: nothing they entered is lost."""
     d = cmd.draft
@@ -141,11 +159,20 @@ class SendService:
     """The pipeline, bound to a database and a portal client."""
 
     def __init__(
-        self, db: Database, portal: PortalClient, admins: frozenset[str] = frozenset()
+        self,
+        db: Database,
+        portal: PortalClient,
+        admins: frozenset[str] = frozenset(),
+        *,
+        approval_channel: str | None = None,
+        approval_ttl: timedelta = timedelta(minutes=60),
     ) -> None:
         self.db = db
         self.portal = portal
         self.admins = admins
+        #: Where approvals are asked when the SIM's group names no channel of its own.
+        self.approval_channel = approval_channel
+        self.approval_ttl = approval_ttl
 
     # ---- submit ------------------------------------------------------------------------------
     def submit(self, cmd: SendCommand, *, claim: bool = False) -> Submission:
@@ -238,7 +265,24 @@ class SendService:
         claim: bool,
     ) -> Submission:
         group = get_group(session, sim.group_name if sim else None)
-        needs_approval = access.approval_required or bool(group and group.approval_required)
+        group_requires = bool(group and group.approval_required)
+        needs_approval = access.approval_required or group_requires
+        approval_channel = (group.approval_channel if group else None) or self.approval_channel
+        if needs_approval and approval_channel is None:
+            reason = (
+                "this SIM needs approval before sending, but no approval channel is configured "
+                "(the SIM group's approval channel or SMSBOT_APPROVAL_CHANNEL): ask an admin"
+            )
+            row = audit.append(
+                session,
+                "denied",
+                cmd.principal.user_id,
+                iccid=checked.iccid,
+                details={**_input_details(cmd), "reason": reason},
+            )
+            return Submission(
+                "denied", checked.problems, checked, sim, audit_seq=row.seq, reason=reason
+            )
         claimed = claim and not needs_approval
         state = "awaiting_approval" if needs_approval else ("sending" if claimed else "recorded")
         uid = checked.sms_uid or self._fresh_uid(session)
@@ -264,6 +308,13 @@ class SendService:
             sandbox=self.portal.sandbox,
             created_at=now,
             sent_at=now if claimed else None,
+            approval_channel=approval_channel if needs_approval else None,
+            approvals_needed=(
+                max(1, group.approvals_needed if group and group_requires else 1)
+                if needs_approval
+                else 0
+            ),
+            expires_at=now + self.approval_ttl if needs_approval else None,
         )
         session.add(req)
         session.flush()
@@ -288,6 +339,20 @@ class SendService:
         )
         if claimed:
             self._audit_sending(session, req, cmd.principal.user_id)
+        if needs_approval:
+            audit.append(
+                session,
+                "approval_requested",
+                cmd.principal.user_id,
+                request_id=req.id,
+                iccid=req.iccid,
+                details={
+                    "channel": approval_channel,
+                    "approvals_needed": req.approvals_needed,
+                    "expires_at": audit.format_ts(now + self.approval_ttl),
+                    "request_hash": req.request_hash,
+                },
+            )
         status: SubmitStatus = "awaiting_approval" if needs_approval else "recorded"
         return Submission(
             status, checked.problems, checked, sim, request=req, audit_seq=row.seq, claimed=claimed
@@ -380,14 +445,17 @@ class SendService:
                 sim.group_name if sim else None,
                 self.admins,
             )
-            if not access.allowed:
+            reason = None if access.allowed else access.reason
+            if reason is None and req.state == "approved" and not approval_intact(session, req):
+                reason = "the request no longer matches what was approved: not sent"
+            if reason is not None:
                 refused = self._transition(
                     session,
                     req.id,
                     SENDABLE_STATES,
                     "refused",
                     completed_at=audit.utc_now(),
-                    outcome_reason=access.reason,
+                    outcome_reason=reason,
                 )
                 row = None
                 if refused:
@@ -397,7 +465,7 @@ class SendService:
                         actor,
                         request_id=req.id,
                         iccid=req.iccid,
-                        details={"role": "sender", "reason": access.reason, "at": "send"},
+                        details={"role": "sender", "reason": reason, "at": "send"},
                     )
                 session.refresh(req)
                 return Execution(req, None, row.seq if row else None, False)

@@ -166,4 +166,4 @@ def portal(sandbox: SandboxServer) -> Iterator[PortalClient]:
 
 @pytest.fixture
 def service(database: Database, portal: PortalClient) -> SendService:
-    return SendService(database, portal, admins=frozenset({"UADMIN"}))
+    return SendService(database, portal, admins=frozenset({"UADMIN"}), approval_channel="C0APPROVE")

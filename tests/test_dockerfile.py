@@ -27,5 +27,5 @@ def test_runs_as_non_root_with_health_check_and_migrations() -> None:
 
 def test_pinned_uv_matches_ci() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
-    pinned = re.search(r'uv==([\d.]+)', DOCKERFILE)
+    pinned = re.search(r"uv==([\d.]+)", DOCKERFILE)
     assert pinned and f"uv=={pinned.group(1)}" in ci

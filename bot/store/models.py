@@ -15,6 +15,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -89,7 +90,7 @@ class SmsRequest(Base):
     __table_args__ = (
         CheckConstraint(
             "state IN ('recorded','awaiting_approval','approved','sending','accepted',"
-            "'rejected','unknown','refused','expired','cancelled')",
+            "'rejected','unknown','refused','expired','cancelled','declined')",
             name="state",
         ),
         Index("ix_sms_requests_iccid_created", "iccid", "created_at"),
@@ -126,6 +127,31 @@ class SmsRequest(Base):
     # Where the front end shows the request (Slack thread), so later updates land there.
     slack_channel: Mapped[str | None] = mapped_column(String(32))
     slack_ts: Mapped[str | None] = mapped_column(String(32))
+    # Approval: where it was asked, how many distinct approvers it needs, until when, and the
+    # decision (`declined` is an approver's rejection; `rejected` stays the portal's).
+    approval_channel: Mapped[str | None] = mapped_column(String(32))
+    approval_ts: Mapped[str | None] = mapped_column(String(32))
+    approvals_needed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Approval(Base):
+    """One approver's approval of one request, bound to the request's hash. One per approver:
+    a quorum of two needs two different people."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (UniqueConstraint("request_id", "approver", name="one_per_approver"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(Integer, ForeignKey("sms_requests.id"), index=True)
+    approver: Mapped[str] = mapped_column(String(64))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    via: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class AuditEvent(Base):
