@@ -21,9 +21,17 @@ from bot.service import Execution, SendCommand, Submission
 from bot.sms.message import Draft
 from bot.store import audit
 from bot.store.db import Database
-from bot.store.grants import check_access, create_grant, describe, list_grants, revoke_grant
-from bot.store.inventory import get_sim, import_csv, list_sims
+from bot.store.grants import (
+    check_access,
+    create_grant,
+    describe,
+    has_role,
+    list_grants,
+    revoke_grant,
+)
+from bot.store.inventory import get_sim, import_csv, list_groups, list_sims, set_group_policy
 from bot.store.migrate import upgrade
+from bot.store.models import SimGroup
 
 #: Exit statuses of `smsbot send` (README): 0 only when the portal accepted the message.
 EXIT_OK = 0
@@ -352,6 +360,145 @@ def can(user: str, iccid: str, groups: tuple[str, ...], channel: str | None, rol
         raise Fail(f"no: {decision.reason}")
     approval = " (approval required)" if decision.approval_required else ""
     click.echo(f"yes: {decision.basis}{approval}")
+
+
+# ---- approvals --------------------------------------------------------------------------------
+@cli.group()
+def approvals() -> None:
+    """Requests waiting for approval; break-glass decisions by admins."""
+
+
+@approvals.command("list")
+def approvals_list() -> None:
+    """Requests awaiting approval, oldest first."""
+    with _runtime() as runtime:
+        runtime.approvals.expire_due()
+        waiting = runtime.approvals.pending()
+        for req in waiting:
+            have = len(runtime.approvals.approvals_of(req.id))
+            expires = f"{req.expires_at:%Y-%m-%d %H:%M}" if req.expires_at else "-"
+            click.echo(
+                f"#{req.id:<5} {req.requester:<12} {req.iccid} {have}/{req.approvals_needed} "
+                f"approvals, expires {expires} UTC, asked in {req.approval_channel}: "
+                f"{req.message_text!r}"
+            )
+        if not waiting:
+            click.echo("no requests await approval")
+
+
+def _break_glass(request_id: int, admin: str, reason: str, verdict: str) -> None:
+    if not reason.strip():
+        raise Fail("--reason must say why approvers were bypassed", EXIT_USAGE)
+    with _runtime() as runtime:
+        principal = Principal(admin)
+        with runtime.db.session() as session:
+            allowed = has_role(session, principal, "admin", runtime.settings.admins)
+        if not allowed:
+            with runtime.db.session() as session:
+                audit.append(
+                    session,
+                    "approver_refused",
+                    admin,
+                    request_id=request_id,
+                    details={
+                        "verdict": verdict,
+                        "reason": "break-glass needs an admin",
+                        "via": "cli",
+                        "operator": _operator(),
+                    },
+                )
+            raise Fail(f"{admin} is not an admin: break-glass decisions are for admins")
+        decision = runtime.approvals.decide(
+            request_id,
+            principal,
+            "approve" if verdict == "approve" else "reject",
+            reason=f"{reason.strip()} (break-glass by {_operator()})",
+            via="cli",
+            break_glass=True,
+        )
+    click.echo(decision.message)
+    if decision.execution is not None:
+        req = decision.execution.request
+        click.echo(f"request #{req.id} {req.state}: {req.outcome_reason or ''}")
+    ok = decision.status in ("approved", "declined", "pending")
+    if not ok:
+        raise Fail(f"request #{request_id}: {decision.status}")
+
+
+@approvals.command("approve")
+@click.argument("request_id", type=int)
+@click.option("--as", "admin", required=True, help="The admin's Slack user ID (U…).")
+@click.option("--reason", required=True, help="Why the approvers were bypassed (audited).")
+def approvals_approve(request_id: int, admin: str, reason: str) -> None:
+    """Break-glass approval by an admin (never of their own request); sends if the quorum is met."""
+    _break_glass(request_id, admin, reason, "approve")
+
+
+@approvals.command("reject")
+@click.argument("request_id", type=int)
+@click.option("--as", "admin", required=True, help="The admin's Slack user ID (U…).")
+@click.option("--reason", required=True, help="Why (audited, shown to the requester).")
+def approvals_reject(request_id: int, admin: str, reason: str) -> None:
+    """Break-glass rejection by an admin."""
+    _break_glass(request_id, admin, reason, "reject")
+
+
+# ---- groups -----------------------------------------------------------------------------------
+@cli.group()
+def groups() -> None:
+    """SIM groups and their approval policy."""
+
+
+@groups.command("set")
+@click.argument("name")
+@click.option("--approval-required/--no-approval-required", default=None)
+@click.option("--approval-channel", default=None, help="Channel ID (C…) where approvals go.")
+@click.option("--approvals-needed", type=click.IntRange(1, 5), default=None)
+def groups_set(
+    name: str,
+    approval_required: bool | None,
+    approval_channel: str | None,
+    approvals_needed: int | None,
+) -> None:
+    """Create or change a SIM group's approval policy."""
+    if not (len(name) <= 64 and name.replace("-", "").replace("_", "").replace(".", "").isalnum()):
+        raise Fail("NAME: letters, digits, _ . - (at most 64)", EXIT_USAGE)
+    if approval_channel is not None and not (
+        approval_channel[:1] in ("C", "G") and approval_channel[1:].isalnum()
+    ):
+        raise Fail("--approval-channel must be a channel ID (C… or G…)", EXIT_USAGE)
+    with _database() as database, database.session() as session:
+        group = set_group_policy(
+            session,
+            name,
+            actor=_operator(),
+            approval_required=approval_required,
+            approval_channel=approval_channel,
+            approvals_needed=approvals_needed,
+        )
+        line = _group_line(group)
+    click.echo(line)
+
+
+def _group_line(group: SimGroup) -> str:
+    policy = (
+        f"approval required ({group.approvals_needed} approver(s)) in "
+        f"{group.approval_channel or 'SMSBOT_APPROVAL_CHANNEL'}"
+        if group.approval_required
+        else "no approval"
+    )
+    return f"{group.name}: {policy}"
+
+
+@groups.command("list")
+def groups_list() -> None:
+    """SIM groups and their policies."""
+    with _database() as database, database.session() as session:
+        rows = list_groups(session)
+        for group in rows:
+            click.echo(_group_line(group))
+        if not rows:
+            click.echo("no SIM groups (they come from `sims import` or `groups set`)")
 
 
 # ---- audit -----------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from bot.service import SendService
 from bot.store.db import Database
 from bot.store.migrate import upgrade
 from bot.store.urls import normalize_database_url
+from tests.support.bot import Bot, running_bot
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 BACKENDS = ("sqlite", "postgresql")
@@ -145,6 +146,13 @@ def database(db_url: str) -> Iterator[Database]:
     db = Database(db_url)
     yield db
     db.dispose()
+
+
+@pytest.fixture
+def bot(db_url: str) -> Iterator[Bot]:
+    """The Slack bot in HTTP mode over real HTTP (see tests/support/bot.py)."""
+    with running_bot(db_url) as running:
+        yield running
 
 
 @pytest.fixture

@@ -218,3 +218,32 @@ def test_sandbox_command_serves_the_portal(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_groups_and_break_glass_approvals(smsbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    sims = tmp_path / "sims.csv"
+    sims.write_text(f"iccid,label,group\n{MANX},pump,critical\n")
+    assert smsbot("sims", "import", str(sims)).code == 0
+    made = smsbot(
+        "groups",
+        "set",
+        "critical",
+        "--approval-required",
+        "--approval-channel",
+        "C0CRIT",
+        "--approvals-needed",
+        "1",
+    )
+    assert made.code == 0 and "approval required (1 approver(s)) in C0CRIT" in made.out
+    assert "critical: approval required" in smsbot("groups", "list").out
+    assert smsbot("grant", "U0BOB", "*", "--role", "sender").code == 0
+    waiting = smsbot("send", "--as", "U0BOB", "--iccid", MANX, "--text", "reset")
+    assert waiting.code == 5 and "awaits approval" in waiting.out
+    assert "#1" in smsbot("approvals", "list").out
+    not_admin = smsbot("approvals", "approve", "1", "--as", "U0BOB", "--reason", "urgent")
+    assert not_admin.code == 1 and "not an admin" in not_admin.err
+    approved = smsbot("approvals", "approve", "1", "--as", "UADMIN", "--reason", "pager duty")
+    assert approved.code == 0 and "accepted" in approved.out
+    assert "no requests await approval" in smsbot("approvals", "list").out
+    log = smsbot("audit", "list").out
+    assert "break_glass" in log and "pager duty" in log

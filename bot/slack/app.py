@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.runtime import Runtime
-from bot.slack import actions, commands, views
+from bot.slack import actions, approvals, commands, views
 from bot.slack.deps import CONTEXT_KEY, SlackDeps
 from bot.slack.directory import UserGroups
 from bot.slack.notify import Notifier
@@ -55,6 +55,7 @@ def build_app(runtime: Runtime, *, group_ttl: float = 60.0) -> tuple[App, SlackD
     commands.register(app)
     views.register(app)
     actions.register(app)
+    approvals.register(app)
     return app, deps
 
 

@@ -342,3 +342,97 @@ def request_line(req: Any) -> str:
 
 def _who(actor: str) -> str:
     return f"<@{actor}>" if actor[:1] in ("U", "W") and ":" not in actor else f"`{actor}`"
+
+
+APPROVE_ACTION = "approve_request"
+REJECT_ACTION = "reject_request"
+CALLBACK_REJECT = "reject_request"
+
+
+def approval_request(req: Any, sim: SimInfo | None, warnings: list[str]) -> tuple[str, list[Block]]:
+    """The message in the approval channel: the exact request and Approve / Reject."""
+    label = sim.label if sim and sim.label else "SIM"
+    kind = sim.sim_type if sim and sim.sim_type else "type unknown"
+    fields = [
+        f"*Requester*\n<@{req.requester}>",
+        f"*SIM*\n{label} · {kind}\n`{req.iccid}`",
+        f"*Coding*\n{req.data_coding}",
+        f"*Origin*\n{req.origin or 'default'}",
+        f"*Approvals needed*\n{req.approvals_needed}",
+        f"*Expires*\n{req.expires_at:%Y-%m-%d %H:%M} UTC" if req.expires_at else "*Expires*\n-",
+    ]
+    blocks: list[Block] = [
+        {
+            "type": "section",
+            "block_id": "approval_head",
+            "text": _text(
+                f":raised_hand: *Approval needed* for SMS request #{req.id} "
+                f"(sms_uid `{req.sms_uid}`)\n{payload_preview(req.message_text, req.data_coding)}",
+                "mrkdwn",
+            ),
+        },
+        {
+            "type": "section",
+            "block_id": "approval_fields",
+            "fields": [_text(f, "mrkdwn") for f in fields],
+        },
+    ]
+    if warnings:
+        blocks.append(
+            _context("approval_warnings", ":warning: " + " · ".join(w for w in warnings)[:2900])
+        )
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": "approval_buttons",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": APPROVE_ACTION,
+                    "style": "primary",
+                    "text": _text("Approve"),
+                    "value": str(req.id),
+                },
+                {
+                    "type": "button",
+                    "action_id": REJECT_ACTION,
+                    "style": "danger",
+                    "text": _text("Reject"),
+                    "value": str(req.id),
+                },
+            ],
+        }
+    )
+    return f"Approval needed for SMS request #{req.id} by <@{req.requester}>", blocks
+
+
+def approval_closed(original: list[Block], verdict_line: str) -> list[Block]:
+    """The approval message after the decision: the buttons replaced by who decided and when."""
+    kept = [b for b in original if b.get("block_id") != "approval_buttons"]
+    return [*kept, _context("approval_decision", verdict_line)]
+
+
+def reject_modal(request_id: int, metadata: dict[str, Any]) -> dict[str, Any]:
+    """Reject asks for an optional reason."""
+    return {
+        "type": "modal",
+        "callback_id": CALLBACK_REJECT,
+        "title": _text("Reject SMS request"),
+        "submit": _text("Reject"),
+        "close": _text("Cancel"),
+        "private_metadata": json.dumps({"request_id": request_id, **metadata}),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "reason",
+                "optional": True,
+                "label": _text(f"Why reject request #{request_id}? (shown to the requester)"),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "reason",
+                    "multiline": True,
+                    "max_length": 500,
+                },
+            }
+        ],
+    }

@@ -23,6 +23,7 @@ from bot.config import Settings
 from bot.runtime import Runtime, build_runtime
 from bot.slack.app import SlackConfigError, build_app
 from bot.slack.deps import SlackDeps
+from bot.slack.flow import start_sweeper
 from bot.slack.receipts import ReceiptsEndpoint
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,8 @@ def run(settings: Settings) -> None:
     )
     runtime = build_runtime(settings)
     try:
-        server, _ = build_http(runtime, settings.HOST, settings.PORT)
+        server, deps = build_http(runtime, settings.HOST, settings.PORT)
+        start_sweeper(deps)
         if mode(settings) == "http":
             # The "listening" line carries the real port (PORT=0 picks a free one).
             log.info(

@@ -13,15 +13,11 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 
-from bot.service import Execution, SendCommand
+from bot.service import SendCommand
 from bot.slack import blocks
-from bot.slack.deps import SlackDeps, deps_of
-from bot.slack.notify import Thread
+from bot.slack.deps import deps_of
+from bot.slack.flow import follow_through
 from bot.slack.parsing import draft_from_view
-from bot.sms.message import SimInfo
-from bot.store.grants import aware
-from bot.store.models import SmsRequest
-from bot.store.requests import attach_thread
 
 log = logging.getLogger(__name__)
 
@@ -93,65 +89,3 @@ def handle_send_submission(
         # `duplicate`, so nothing is posted or sent twice.
         if status in ("recorded", "awaiting_approval") and submission.request is not None:
             deps.later(follow_through, deps, submission.request, submission.sim, channel)
-
-
-def follow_through(
-    deps: SlackDeps, req: SmsRequest, sim: SimInfo | None, channel: str | None
-) -> None:
-    """Post the request message, send (unless it awaits approval), reply with the outcome."""
-    text, message_blocks = blocks.request_message(
-        request_id=req.id,
-        requester=req.requester,
-        iccid=req.iccid,
-        sim=sim,
-        text=req.message_text,
-        coding=req.data_coding,
-        state=req.state,
-        sandbox=req.sandbox,
-    )
-    thread = deps.notifier.start_thread(channel, req.requester, text, message_blocks)
-    if thread is not None:
-        with deps.db.session() as session:
-            attach_thread(session, req.id, thread.channel, thread.ts)
-    if req.state == "awaiting_approval":
-        if thread is not None:
-            deps.notifier.reply(
-                thread, ":raised_hand: This request needs approval before it is sent."
-            )
-        return
-    execution = deps.service.execute(req.id, req.requester)
-    report_outcome(deps, execution, thread, sim)
-
-
-def report_outcome(
-    deps: SlackDeps, execution: Execution, thread: Thread | None, sim: SimInfo | None
-) -> None:
-    """The outcome in the thread (or a DM when there is no thread) and the parent's new state."""
-    req = execution.request
-    created, completed = aware(req.created_at), aware(req.completed_at)
-    total = (completed - created).total_seconds() * 1000 if created and completed else None
-    reply = blocks.outcome_text(
-        state=req.state,
-        reason=req.outcome_reason,
-        category=req.outcome_category,
-        sms_uid=req.sms_uid,
-        portal_ms=req.portal_ms,
-        total_ms=total,
-        audit_seq=execution.audit_seq,
-        iccid=req.iccid,
-    )
-    if thread is None:
-        deps.notifier.tell_user(req.requester, reply)
-        return
-    deps.notifier.reply(thread, reply)
-    text, message_blocks = blocks.request_message(
-        request_id=req.id,
-        requester=req.requester,
-        iccid=req.iccid,
-        sim=sim,
-        text=req.message_text,
-        coding=req.data_coding,
-        state=req.state,
-        sandbox=req.sandbox,
-    )
-    deps.notifier.update(thread, text, message_blocks)

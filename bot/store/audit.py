@@ -48,6 +48,7 @@ EVENTS = frozenset(
         "grant_revoked",
         "grant_refused",
         "sims_imported",
+        "group_policy_set",
         "sims_import_refused",
     }
 )

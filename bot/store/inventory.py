@@ -30,6 +30,45 @@ def get_group(session: Session, name: str | None) -> SimGroup | None:
     return session.get(SimGroup, name) if name else None
 
 
+def list_groups(session: Session) -> list[SimGroup]:
+    return list(session.execute(select(SimGroup).order_by(SimGroup.name)).scalars())
+
+
+def set_group_policy(
+    session: Session,
+    name: str,
+    *,
+    actor: str,
+    approval_required: bool | None = None,
+    approval_channel: str | None = None,
+    approvals_needed: int | None = None,
+) -> SimGroup:
+    """Create or change a group's approval policy (audited like a grant change)."""
+    group = session.get(SimGroup, name)
+    if group is None:
+        group = SimGroup(name=name, approval_required=False, approvals_needed=1)
+        session.add(group)
+    if approval_required is not None:
+        group.approval_required = approval_required
+    if approval_channel is not None:
+        group.approval_channel = approval_channel
+    if approvals_needed is not None:
+        group.approvals_needed = approvals_needed
+    session.flush()
+    audit.append(
+        session,
+        "group_policy_set",
+        actor,
+        details={
+            "group": group.name,
+            "approval_required": group.approval_required,
+            "approval_channel": group.approval_channel,
+            "approvals_needed": group.approvals_needed,
+        },
+    )
+    return group
+
+
 def list_sims(session: Session) -> list[Sim]:
     return list(session.execute(select(Sim).order_by(Sim.iccid)).scalars())
 

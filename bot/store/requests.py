@@ -32,3 +32,12 @@ def by_sms_uid(session: Session, sms_uid: str) -> SmsRequest | None:
     return session.execute(
         select(SmsRequest).where(SmsRequest.sms_uid == sms_uid)
     ).scalar_one_or_none()
+
+
+def attach_approval_message(session: Session, request_id: int, channel: str, ts: str) -> None:
+    """Where the Approve / Reject buttons are, so the decision can replace them."""
+    session.execute(
+        update(SmsRequest)
+        .where(SmsRequest.id == request_id)
+        .values(approval_channel=channel, approval_ts=ts)
+    )

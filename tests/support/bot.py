@@ -1,0 +1,144 @@
+"""A running bot for end-to-end tests: HTTP mode on 127.0.0.1 (port 0), the Slack Web API stand-in,
+the embedded sandbox portal, and a client that sends signed requests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bot.config import load_settings
+from bot.runtime import Runtime, build_runtime
+from bot.slack.deps import SlackDeps
+from bot.slack.server import HttpServer, build_http
+from bot.store import audit
+from bot.store.grants import create_grant
+from tests.support.signing import SlackClient
+from tests.support.slack_api import Call, SlackStandIn
+
+SECRET = "test-signing-secret"
+MANX = "89440000000000000010"
+SENDER = "U0SENDER"
+
+
+@dataclass
+class Bot:
+    runtime: Runtime
+    server: HttpServer
+    slack: SlackStandIn
+    client: SlackClient
+    base: str
+    deps: SlackDeps
+    deps: SlackDeps
+
+    @property
+    def portal_sends(self) -> list[Any]:
+        assert self.runtime.sandbox is not None
+        return self.runtime.sandbox.portal.requests_for("send_sms")
+
+    def grant(self, subject: str, scope: str = "*", role: str = "sender", **kw: Any) -> None:
+        with self.runtime.db.session() as session:
+            create_grant(session, subject=subject, scope=scope, role=role, actor="UADMIN", **kw)
+
+    def events(self) -> list[str]:
+        with self.runtime.db.session() as session:
+            return [r.event for r in audit.query(session) if not r.event.startswith("grant_")]
+
+    def open_modal(self, text: str = "", user: str = SENDER, channel: str = "C0NOC") -> Call:
+        before = len(self.slack.calls("views.open"))
+        response = self.client.command(text, user=user, channel=channel)
+        assert response.status_code == 200
+        calls = self.slack.wait_for("views.open", count=before + 1)
+        return calls[-1]
+
+    def submit(
+        self,
+        view_call: Call,
+        values: dict[str, Any],
+        user: str = SENDER,
+        view: dict[str, Any] | None = None,
+        **kw: Any,
+    ) -> httpx.Response:
+        view = view or view_call.args["view"]
+        payload = {
+            "type": "view_submission",
+            "team": {"id": "T0001", "domain": "x"},
+            "user": {"id": user, "username": user.lower(), "team_id": "T0001"},
+            "api_app_id": "A0001",
+            "trigger_id": "T.submit",
+            "view": {
+                **view,
+                "id": view.get("id", "V00001"),
+                "hash": "h",
+                "state": {"values": values},
+            },
+        }
+        return self.client.interaction(payload, **kw)
+
+
+def values(
+    iccid: str = MANX,
+    text: str = "reset modem",
+    coding: str = "default",
+    origin: str | None = None,
+    uid: str | None = None,
+    replace: bool = False,
+    confirm: bool | None = None,
+) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "iccid": {"iccid": {"type": "plain_text_input", "value": iccid}},
+        "message_text": {"message_text": {"type": "plain_text_input", "value": text}},
+        "data_coding": {
+            "data_coding": {"type": "static_select", "selected_option": {"value": coding}}
+        },
+        "origin": {"origin": {"type": "plain_text_input", "value": origin}},
+        "sms_uid": {"sms_uid": {"type": "plain_text_input", "value": uid}},
+        "options": {
+            "options": {
+                "type": "checkboxes",
+                "selected_options": [{"value": "replace"}] if replace else [],
+            }
+        },
+    }
+    if confirm is not None:
+        state["confirm"] = {
+            "confirm": {
+                "type": "checkboxes",
+                "selected_options": [{"value": "confirmed"}] if confirm else [],
+            }
+        }
+    return state
+
+
+@contextmanager
+def running_bot(db_url: str, **overrides: Any) -> Iterator[Bot]:
+    slack = SlackStandIn().start()
+    settings = load_settings(
+        **{
+            "DATABASE_URL": db_url,
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack.url,
+            "SMSBOT_ADMINS": "UADMIN",
+            "SMSBOT_PORTAL": "sandbox",
+            "SMSBOT_RECEIPT_PASSPHRASE": "receipt-pass",
+            "SMSBOT_APPROVAL_CHANNEL": "C0APPROVE",
+            **overrides,
+        }
+    )
+    runtime = build_runtime(settings)
+    server, deps = build_http(runtime, "127.0.0.1", 0)
+    server.start()
+    base = f"http://127.0.0.1:{server.port}"
+    client = SlackClient(f"{base}/slack/events", SECRET)
+    try:
+        yield Bot(runtime, server, slack, client, base, deps)
+    finally:
+        client.close()
+        server.stop()
+        deps.executor.shutdown(wait=True)
+        runtime.close()
+        slack.stop()

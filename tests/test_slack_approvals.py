@@ -1,0 +1,306 @@
+"""Team-channel approvals over real HTTP: Approve / Reject buttons, the reject-reason modal,
+self-approval and non-approvers refused, expiry, and two bot processes racing on one database."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from bot.authz import Principal
+from bot.portal.sandbox import SANDBOX_CREDENTIALS, SandboxServer
+from bot.service import SendCommand, SendService
+from bot.slack.flow import sweep_expired
+from bot.sms.message import Draft
+from bot.store import audit
+from bot.store.db import Database
+from bot.store.grants import create_grant
+from bot.store.models import SmsRequest
+from tests.support.bot import SECRET, Bot, values
+from tests.support.signing import SlackClient
+from tests.support.slack_api import SlackStandIn
+
+MANX = "89440000000000000010"
+REQUESTER = "U0REQ"
+APPROVER = "U0APP"
+
+
+@pytest.fixture
+def approval_bot(bot: Bot) -> Bot:
+    bot.grant(REQUESTER, approval_required=True)
+    bot.grant(APPROVER, role="approver")
+    return bot
+
+
+def click(
+    bot: Bot,
+    action_id: str,
+    request_id: int,
+    user: str,
+    channel: str = "C0APPROVE",
+    client: SlackClient | None = None,
+) -> None:
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "team_id": "T0001"},
+        "team": {"id": "T0001"},
+        "api_app_id": "A0001",
+        "trigger_id": f"T.{user}",
+        "container": {"type": "message", "channel_id": channel, "message_ts": "1.1"},
+        "channel": {"id": channel},
+        "message": {"ts": "1.1", "text": "approval"},
+        "response_url": bot.slack.response_url("click"),
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": "approval_buttons",
+                "type": "button",
+                "value": str(request_id),
+            }
+        ],
+    }
+    response = (client or bot.client).interaction(payload)
+    assert response.status_code == 200
+
+
+def request_via_slack(bot: Bot, text: str = "reset modem") -> int:
+    modal = bot.open_modal(user=REQUESTER)
+    assert bot.submit(modal, values(text=text), user=REQUESTER).text == ""
+    # the note in the requester's thread comes after the approval message is stored
+    bot.slack.wait_for("chat.postMessage", lambda c: "Approval asked" in c.args.get("text", ""))
+    with bot.runtime.db.session() as session:
+        return session.query(SmsRequest).one().id
+
+
+def test_approval_flow_end_to_end(approval_bot: Bot) -> None:
+    bot = approval_bot
+    rid = request_via_slack(bot, "reset <modem>")
+    ask = bot.slack.wait_for("chat.postMessage", lambda c: c.args.get("channel") == "C0APPROVE")[0]
+    shown = json.dumps(ask.args["blocks"], ensure_ascii=False)
+    assert "reset <modem>" in shown and MANX in shown and f"<@{REQUESTER}>" in shown
+    buttons = next(b for b in ask.args["blocks"] if b["block_id"] == "approval_buttons")
+    assert [(e["action_id"], e["value"]) for e in buttons["elements"]] == [
+        ("approve_request", str(rid)),
+        ("reject_request", str(rid)),
+    ]
+    note = bot.slack.wait_for(
+        "chat.postMessage", lambda c: "Approval asked in <#C0APPROVE>" in c.args.get("text", "")
+    )
+    assert note[0].args["channel"] == "C0NOC"  # in the requester's thread
+    assert bot.portal_sends == []
+
+    click(bot, "approve_request", rid, APPROVER)
+    closed = bot.slack.wait_for("chat.update", lambda c: c.args.get("channel") == "C0APPROVE")[0]
+    assert "Approved by <@U0APP>" in closed.args["text"]
+    assert all(b["block_id"] != "approval_buttons" for b in closed.args["blocks"])
+    outcome = bot.slack.wait_for(
+        "chat.postMessage", lambda c: "Accepted by the portal" in c.args.get("text", "")
+    )[0]
+    assert outcome.args["channel"] == "C0NOC" and "approved by <@U0APP>" in outcome.args["text"]
+    assert len(bot.portal_sends) == 1
+    assert bot.events() == ["requested", "approval_requested", "approved", "sending", "sent"]
+
+
+@pytest.mark.parametrize(
+    ("clicker", "words"), [(REQUESTER, "your own request"), ("U0NOBODY", "`approver` role")]
+)
+def test_self_approval_and_non_approvers_are_refused(
+    approval_bot: Bot, clicker: str, words: str
+) -> None:
+    bot = approval_bot
+    bot.grant(REQUESTER, role="approver")  # even an approver cannot approve their own request
+    rid = request_via_slack(bot)
+    click(bot, "approve_request", rid, clicker)
+    refusal = bot.slack.wait_for("chat.postEphemeral")[0]
+    assert refusal.args["user"] == clicker and words in refusal.args["text"]
+    assert bot.events()[-1] == "approver_refused"
+    assert bot.portal_sends == []
+    with bot.runtime.db.session() as session:
+        assert session.get(SmsRequest, rid).state == "awaiting_approval"  # type: ignore[union-attr]
+
+
+def test_reject_asks_for_a_reason(approval_bot: Bot) -> None:
+    bot = approval_bot
+    rid = request_via_slack(bot)
+    click(bot, "reject_request", rid, APPROVER)
+    modal = bot.slack.wait_for(
+        "views.open", lambda c: c.args["view"]["callback_id"] == "reject_request"
+    )[0]
+    view = {
+        **modal.args["view"],
+        "id": "V0REJ",
+        "state": {
+            "values": {"reason": {"reason": {"type": "plain_text_input", "value": "wrong pump"}}}
+        },
+    }
+    payload = {
+        "type": "view_submission",
+        "user": {"id": APPROVER},
+        "team": {"id": "T0001"},
+        "api_app_id": "A0001",
+        "trigger_id": "T.r",
+        "view": view,
+    }
+    assert bot.client.interaction(payload).status_code == 200
+    closed = bot.slack.wait_for("chat.update", lambda c: c.args.get("channel") == "C0APPROVE")[0]
+    assert "Rejected by <@U0APP>" in closed.args["text"] and "wrong pump" in closed.args["text"]
+    bot.slack.wait_for(
+        "chat.postMessage",
+        lambda c: "Rejected by" in c.args.get("text", "") and c.args.get("channel") == "C0NOC",
+    )
+    assert bot.events()[-1] == "rejected"
+    assert bot.portal_sends == []
+
+
+def test_expired_request_says_so_and_cannot_be_approved(approval_bot: Bot) -> None:
+    bot = approval_bot
+    rid = request_via_slack(bot)
+    with bot.runtime.db.session() as session:
+        session.execute(
+            update(SmsRequest)
+            .where(SmsRequest.id == rid)
+            .values(expires_at=audit.utc_now() - timedelta(seconds=1))
+        )
+    assert sweep_expired(bot.deps) == 1
+    closed = bot.slack.wait_for("chat.update", lambda c: c.args.get("channel") == "C0APPROVE")[0]
+    assert "Expired" in closed.args["text"]
+    click(bot, "approve_request", rid, APPROVER)
+    late = bot.slack.wait_for("chat.postEphemeral")[0]
+    assert "already expired" in late.args["text"]
+    assert bot.portal_sends == []
+
+
+def test_no_approval_channel_refuses_on_the_form(db_url: str) -> None:
+    from tests.support.bot import running_bot
+
+    with running_bot(db_url, SMSBOT_APPROVAL_CHANNEL=None) as bot:
+        bot.grant(REQUESTER, approval_required=True)
+        body = bot.submit(bot.open_modal(user=REQUESTER), values(), user=REQUESTER).json()
+        assert body["response_action"] == "errors"
+        assert "no approval channel" in body["errors"]["iccid"]
+        assert bot.portal_sends == []
+
+
+# ---- two bot processes, one database, 20 simultaneous clicks ------------------------------------
+def _serve(db_url: str, slack_url: str, portal_url: str) -> tuple[subprocess.Popen[str], str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": slack_url,
+        "HOST": "127.0.0.1",
+        "PORT": "0",
+        "SMSBOT_PORTAL": "live",
+        "M2M_API_URL": portal_url,
+        "M2M_API_ID": SANDBOX_CREDENTIALS.api_id,
+        "M2M_USERNAME": SANDBOX_CREDENTIALS.username,
+        "M2M_PASSWORD": SANDBOX_CREDENTIALS.password,
+        "SMSBOT_APPROVAL_CHANNEL": "C0APPROVE",
+    }
+    env.pop("SLACK_APP_TOKEN", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        found = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        if found:
+            threading.Thread(target=lambda: [None for _ in proc.stderr or []], daemon=True).start()
+            return proc, f"http://127.0.0.1:{found.group(1)}/slack/events"
+    raise AssertionError("smsbot serve did not start")
+
+
+@pytest.fixture
+def two_bots(db_url: str) -> Iterator[tuple[list[SlackClient], SlackStandIn, SandboxServer]]:
+    slack = SlackStandIn().start()
+    portal = SandboxServer().start()
+    procs = [_serve(db_url, slack.url, portal.url) for _ in range(2)]
+    clients = [SlackClient(url, SECRET) for _, url in procs]
+    try:
+        yield clients, slack, portal
+    finally:
+        for client in clients:
+            client.close()
+        for proc, _ in procs:
+            proc.terminate()
+            proc.wait(timeout=10)
+        portal.stop()
+        slack.stop()
+
+
+def test_two_processes_twenty_clicks_one_send(
+    db_url: str, two_bots: tuple[list[SlackClient], SlackStandIn, SandboxServer], tmp_path: Path
+) -> None:
+    clients, slack, portal = two_bots
+    db = Database(db_url)
+    approvers = ["U0APP1", "U0APP2", "U0APP3", "U0APP4"]
+    with db.session() as session:
+        create_grant(
+            session,
+            subject=REQUESTER,
+            scope="*",
+            role="sender",
+            actor="UADMIN",
+            approval_required=True,
+        )
+        for user in approvers:
+            create_grant(session, subject=user, scope="*", role="approver", actor="UADMIN")
+    from bot.portal.client import PortalClient
+
+    with PortalClient(portal.url, SANDBOX_CREDENTIALS) as portal_client:
+        service = SendService(db, portal_client, approval_channel="C0APPROVE")
+        submission = service.submit(
+            SendCommand(Principal(REQUESTER), Draft(MANX, "reboot"), "slack")
+        )
+    assert submission.status == "awaiting_approval" and submission.request is not None
+    rid = submission.request.id
+
+    barrier = threading.Barrier(20)
+    fake_bot = Bot.__new__(Bot)  # only .slack and .client are used by click()
+    fake_bot.slack = slack
+
+    def one(i: int) -> None:
+        barrier.wait(timeout=20)
+        click(fake_bot, "approve_request", rid, approvers[i % 4], client=clients[i % 2])
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+    # Every click is answered: one decision — the outcome goes to the requester (a DM: this
+    # request was made outside Slack, so it has no thread) — and 19 ephemeral "already decided".
+    outcome = slack.wait_for(
+        "chat.postMessage", lambda c: "Accepted by the portal" in c.args.get("text", ""), timeout=60
+    )
+    assert outcome[0].args["channel"] == "D0REQ"
+    refusals = slack.wait_for("chat.postEphemeral", count=19, timeout=60)
+    assert all(f"Request #{rid} is already" in c.args["text"] for c in refusals)
+    deadline = time.monotonic() + 30
+    while True:
+        with db.session() as session:
+            state = session.get(SmsRequest, rid).state  # type: ignore[union-attr]
+        if state in ("accepted", "rejected", "unknown") or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)  # polling the database for a state change, bounded by the deadline
+    assert state == "accepted"
+    assert len(portal.portal.requests_for("send_sms")) == 1
+    with db.session() as session:
+        rows = audit.query(session, request_id=rid)
+        assert audit.verify(session).ok
+    events = [r.event for r in rows]
+    assert events.count("approved") == 1 and events.count("sent") == 1
+    assert len(slack.calls("chat.postMessage")) == 1
+    db.dispose()
