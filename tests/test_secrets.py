@@ -72,10 +72,6 @@ def test_a_proxy_echoing_the_request_is_scrubbed(database: Database) -> None:
             )
 
     with SandboxServer(Echo(credentials=CREDS)) as server, PortalClient(server.url, CREDS) as c:
-        outcome = c.send_sms(
-            __import__("bot.portal.protocol", fromlist=["SendSms"]).SendSms(
-                "89440000000000000010", "hi"
-            )
-        )
+        outcome = c.send_sms(SendSms("89440000000000000010", "hi"))
     assert outcome.status == "rejected"
     assert SECRET not in outcome.reason and "[redacted]" in outcome.reason
