@@ -13,20 +13,18 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_NAME = "slack-app-manifest.schema.1.0.0.json"
+# The project's shared copy beside the checkout when there is one; else the vendored copy
+# (Slack's MIT-licensed schema, tests/data/slack-app-manifest.LICENSE).
+_SHARED = ROOT.parent / "shared" / "schemas" / SCHEMA_NAME
 SCHEMA = Path(
-    os.environ.get(
-        "SMSBOT_MANIFEST_SCHEMA",
-        ROOT.parent / "shared" / "schemas" / "slack-app-manifest.schema.1.0.0.json",
-    )
+    os.environ.get("SMSBOT_MANIFEST_SCHEMA")
+    or (_SHARED if _SHARED.exists() else ROOT / "tests" / "data" / SCHEMA_NAME)
 )
 
 
 @pytest.fixture(scope="module")
 def validator() -> jsonschema.protocols.Validator:
-    if not SCHEMA.exists():
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"Slack manifest schema not found at {SCHEMA}")
-        pytest.skip(f"Slack manifest schema not found at {SCHEMA}")
     schema = json.loads(SCHEMA.read_text())
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
