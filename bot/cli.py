@@ -31,7 +31,7 @@ from bot.store.grants import (
 )
 from bot.store.inventory import get_sim, import_csv, list_groups, list_sims, set_group_policy
 from bot.store.migrate import upgrade
-from bot.store.models import SimGroup
+from bot.store.models import AuditEvent, SimGroup
 
 #: Exit statuses of `smsbot send` (README): 0 only when the portal accepted the message.
 EXIT_OK = 0
@@ -155,10 +155,16 @@ def send(
     )
     with _runtime() as runtime:
         submission, execution = runtime.service.send(command)
-    _report(submission, execution)
+        trail: list[AuditEvent] = []
+        if submission.request is not None:
+            with runtime.db.session() as session:
+                trail = audit.query(session, request_id=submission.request.id)
+    _report(submission, execution, trail)
 
 
-def _report(submission: Submission, execution: Execution | None) -> None:
+def _report(
+    submission: Submission, execution: Execution | None, trail: list[AuditEvent] | None = None
+) -> None:
     status = submission.status
     if status == "invalid":
         raise Fail(
@@ -193,8 +199,8 @@ def _report(submission: Submission, execution: Execution | None) -> None:
             f"portal: {execution.outcome.elapsed_ms:.1f} ms, "
             f"{execution.outcome.attempts} attempt(s)"
         )
-    audit_id = execution.audit_seq if execution and execution.audit_seq else submission.audit_seq
-    lines.append(f"audit #{audit_id}")
+    if trail:
+        lines.append("audit: " + ", ".join(f"#{r.seq} {r.event}" for r in trail))
     click.echo("\n".join(lines))
     code = {
         "accepted": EXIT_OK,
