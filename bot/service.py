@@ -19,6 +19,7 @@ from typing import Any, Literal
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot import metrics
 from bot.authz import Principal
@@ -469,11 +470,13 @@ class SendService:
                     )
                 session.refresh(req)
                 return Execution(req, None, row.seq if row else None, False)
-            if not self._transition(
-                session, req.id, SENDABLE_STATES, "sending", sent_at=audit.utc_now()
-            ):
+            sent_at = audit.utc_now()
+            if not self._transition(session, req.id, SENDABLE_STATES, "sending", sent_at=sent_at):
                 session.refresh(req)
                 return Execution(req, None, None, False)
+            # Mirror the claim on the loaded object without marking it dirty.
+            set_committed_value(req, "state", "sending")
+            set_committed_value(req, "sent_at", sent_at)
             self._audit_sending(session, req, actor)
         return self.deliver(req, actor)
 
@@ -483,20 +486,18 @@ class SendService:
         outcome = self.portal.send_sms(message)
         metrics.SENDS.labels(outcome.status).inc()
         metrics.PORTAL_SECONDS.observe(outcome.elapsed_ms / 1000)
+        values: dict[str, Any] = {
+            "state": outcome.status,
+            "completed_at": audit.utc_now(),
+            "outcome_category": outcome.category,
+            "outcome_reason": outcome.summary,
+            "portal_http_status": outcome.http_status,
+            "portal_request_xml": self.portal.redacted_request(message),
+            "portal_attempts": outcome.attempts,
+            "portal_ms": round(outcome.elapsed_ms, 3),
+        }
         with self.db.session() as session:
-            self._transition(
-                session,
-                req.id,
-                ("sending",),
-                outcome.status,
-                completed_at=audit.utc_now(),
-                outcome_category=outcome.category,
-                outcome_reason=outcome.summary,
-                portal_http_status=outcome.http_status,
-                portal_request_xml=self.portal.redacted_request(message),
-                portal_attempts=outcome.attempts,
-                portal_ms=round(outcome.elapsed_ms, 3),
-            )
+            self._transition(session, req.id, ("sending",), **values)
             row = audit.append(
                 session,
                 _OUTCOME_EVENTS[outcome.status],
@@ -515,16 +516,17 @@ class SendService:
                     "sandbox": outcome.sandbox,
                 },
             )
-            updated = session.get(SmsRequest, req.id, populate_existing=True)
-            assert updated is not None
-            return Execution(updated, outcome, row.seq, True)
+        # The row now holds exactly these values: mirror them instead of reading it back.
+        for name, value in values.items():
+            setattr(req, name, value)
+        return Execution(req, outcome, row.seq, True)
 
     @staticmethod
     def _transition(
         session: Session,
         request_id: int,
         from_states: tuple[str, ...],
-        to_state: str,
+        state: str,
         **values: Any,
     ) -> bool:
         """Conditional state change: True only for the one caller that made it."""
@@ -532,7 +534,7 @@ class SendService:
         result = session.connection().execute(
             update(table)
             .where(table.c.id == request_id, table.c.state.in_(from_states))
-            .values(state=to_state, **values)
+            .values(state=state, **values)
         )
         return result.rowcount == 1
 
