@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -28,6 +26,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from tests.support.serve import start_serve  # noqa: E402
 from tests.support.signing import command_body, signed_headers  # noqa: E402
 
 SECRET = "bench-signing-secret"
@@ -54,27 +53,14 @@ def start_stand_in() -> tuple[subprocess.Popen[str], str]:
 
 
 def start_server(tmp: str, slack_url: str) -> tuple[subprocess.Popen[str], int]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{Path(tmp) / 'bench.db'}",
-        "SLACK_BOT_TOKEN": "xoxb-bench",
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": slack_url,
-        "HOST": "127.0.0.1",
-        "PORT": "0",
-    }
-    env.pop("SLACK_APP_TOKEN", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve"], env=env, stderr=subprocess.PIPE, text=True
+    return start_serve(
+        {
+            "DATABASE_URL": f"sqlite:///{Path(tmp) / 'bench.db'}",
+            "SLACK_BOT_TOKEN": "xoxb-bench",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack_url,
+        }
     )
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        found = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-        if found:
-            # keep draining the log so the server never blocks on a full pipe
-            threading.Thread(target=lambda: [None for _ in proc.stderr or []], daemon=True).start()
-            return proc, int(found.group(1))
-    raise SystemExit("smsbot serve did not start")
 
 
 def raw_request(port: int, i: int) -> bytes:

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bot.authz import Principal
-from bot.service import Execution, SendService, current_hash
+from bot.service import Execution, SendService, current_hash, requester_of
 from bot.store import audit
 from bot.store.grants import aware, check_access, who_can_grant
 from bot.store.inventory import get_sim
@@ -41,11 +41,6 @@ class Decision:
     request: SmsRequest | None = None
     audit_seq: int | None = None
     execution: Execution | None = None
-
-
-def _requester(req: SmsRequest) -> Principal:
-    groups = tuple(filter(None, req.requester_groups.split(",")))
-    return Principal(req.requester, groups, req.channel_id)
 
 
 class Approvals:
@@ -159,7 +154,7 @@ class Approvals:
                 )
             # The requester's right to send is checked again now, not only at request time.
             sender = check_access(
-                session, _requester(req), "sender", req.iccid, group, self.service.admins
+                session, requester_of(req), "sender", req.iccid, group, self.service.admins
             )
             if not sender.allowed:
                 self._close(session, req, "refused", actor, sender.reason)

@@ -27,7 +27,7 @@ from bot.portal.client import PortalClient
 from bot.portal.outcome import SendOutcome
 from bot.portal.protocol import SendSms
 from bot.sms.message import CheckedMessage, Draft, SimInfo, check_draft, normalize_iccid_only
-from bot.sms.problems import Problem
+from bot.sms.problems import Problem, errors, warnings
 from bot.sms.uid import generate_sms_uid
 from bot.store import audit
 from bot.store.db import Database
@@ -73,11 +73,11 @@ class Submission:
 
     @property
     def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.is_error]
+        return errors(self.problems)
 
     @property
     def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if not p.is_error]
+        return warnings(self.problems)
 
 
 @dataclass
@@ -103,6 +103,13 @@ def request_hash(iccid: str, text: str, coding: str, origin: str | None, uid: st
         }
     )
     return hashlib.sha256(form.encode("utf-8")).hexdigest()
+
+
+def requester_of(req: SmsRequest) -> Principal:
+    """The principal a recorded request was made by (user, user groups, channel)."""
+    return Principal(
+        req.requester, tuple(filter(None, req.requester_groups.split(","))), req.channel_id
+    )
 
 
 def current_hash(req: SmsRequest) -> str:
@@ -435,9 +442,7 @@ class SendService:
             if req.state not in SENDABLE_STATES:
                 return Execution(req, None, None, False)
             sim = get_sim(session, req.iccid)
-            principal = Principal(
-                req.requester, tuple(filter(None, req.requester_groups.split(","))), req.channel_id
-            )
+            principal = requester_of(req)
             access = check_access(
                 session,
                 principal,

@@ -18,8 +18,8 @@ from bot.sms.message import Draft
 from bot.store import audit
 from bot.store.db import Database
 from bot.store.grants import create_grant, list_grants, revoke_grant
-from bot.store.inventory import import_csv
-from bot.store.models import SimGroup, SmsRequest
+from bot.store.inventory import import_csv, set_group_policy
+from bot.store.models import SmsRequest
 
 MANX = "89440000000000000010"
 REQUESTER = Principal("U0REQ", (), "C0NOC")
@@ -41,6 +41,20 @@ def approvals(service: SendService, database: Database) -> Approvals:
         for user in ("U0APP1", "U0APP2", "U0APP3"):
             create_grant(session, subject=user, scope="*", role="approver", actor="UADMIN")
     return Approvals(service)
+
+
+def two_approver_group(database: Database) -> None:
+    """Put the SIM in a group that needs two approvers, asked in its own channel."""
+    with database.session() as session:
+        set_group_policy(
+            session,
+            "critical",
+            actor="cli:test",
+            approval_required=True,
+            approval_channel="C0CRIT",
+            approvals_needed=2,
+        )
+        import_csv(session, io.StringIO(f"iccid,group\n{MANX},critical\n"), "cli:test")
 
 
 def request(service: SendService, text: str = "reset modem") -> int:
@@ -152,17 +166,7 @@ def test_expire_due_closes_each_request_once(
 def test_edit_after_approval_is_never_sent(
     approvals: Approvals, service: SendService, database: Database, sandbox: SandboxServer
 ) -> None:
-    with database.session() as session:
-        session.add(
-            SimGroup(
-                name="critical",
-                approval_required=True,
-                approvals_needed=2,
-                approval_channel="C0CRIT",
-            )
-        )
-        session.flush()
-        import_csv(session, io.StringIO(f"iccid,group\n{MANX},critical\n"), "cli:test")
+    two_approver_group(database)
     rid = request(service)
     assert approvals.decide(rid, APPROVER, "approve").status == "pending"
     with database.engine.begin() as conn:  # someone edits the row behind the bot's back
@@ -178,17 +182,7 @@ def test_edit_after_approval_is_never_sent(
 def test_quorum_needs_two_distinct_approvers(
     approvals: Approvals, service: SendService, database: Database, sandbox: SandboxServer
 ) -> None:
-    with database.session() as session:
-        session.add(
-            SimGroup(
-                name="critical",
-                approval_required=True,
-                approvals_needed=2,
-                approval_channel="C0CRIT",
-            )
-        )
-        session.flush()
-        import_csv(session, io.StringIO(f"iccid,group\n{MANX},critical\n"), "cli:test")
+    two_approver_group(database)
     rid = request(service)
     assert service.get_request(rid).approval_channel == "C0CRIT"  # type: ignore[union-attr]
     first = approvals.decide(rid, APPROVER, "approve")

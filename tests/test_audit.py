@@ -93,14 +93,16 @@ def test_inserted_row_is_named(database: Database) -> None:
     with database.session() as session:
         first = audit.query(session)[0]
     forged = audit.row_hash(
-        seq=2,
-        ts=first.ts,
-        event="sent",
-        actor="UEVIL",
-        request_id=None,
-        iccid=None,
-        details="{}",
-        prev_hash=first.hash,
+        {
+            "seq": 2,
+            "ts": first.ts,
+            "event": "sent",
+            "actor": "UEVIL",
+            "request_id": None,
+            "iccid": None,
+            "details": "{}",
+            "prev_hash": first.hash,
+        }
     )
     with database.engine.begin() as conn:
         conn.execute(
@@ -157,22 +159,5 @@ def test_export_csv_and_jsonl_carry_the_hashes(database: Database) -> None:
     prev = audit.GENESIS_HASH
     for line in lines:
         assert line["prev_hash"] == prev
-        assert (
-            audit.row_hash(
-                **{
-                    k: line[k]
-                    for k in (
-                        "seq",
-                        "ts",
-                        "event",
-                        "actor",
-                        "request_id",
-                        "iccid",
-                        "details",
-                        "prev_hash",
-                    )
-                }
-            )
-            == line["hash"]
-        )
+        assert audit.row_hash(line) == line["hash"]
         prev = line["hash"]

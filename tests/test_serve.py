@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +11,7 @@ import pytest
 
 from bot.config import load_settings
 from bot.slack.server import mode
+from tests.support.serve import start_serve
 from tests.support.signing import SlackClient
 from tests.support.slack_api import SlackStandIn
 
@@ -28,35 +24,16 @@ def test_mode_follows_the_app_token() -> None:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, SlackStandIn]]:
     slack = SlackStandIn().start()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
-        "SLACK_BOT_TOKEN": "xoxb-test",
-        "SLACK_SIGNING_SECRET": "serve-secret",
-        "SLACK_API_URL": slack.url,
-        "HOST": "127.0.0.1",
-        "PORT": "0",
-    }
-    for name in ("SLACK_APP_TOKEN", "M2M_API_ID", "M2M_USERNAME", "M2M_PASSWORD"):
-        env.pop(name, None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve"], env=env, stderr=subprocess.PIPE, text=True
+    proc, port = start_serve(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_SIGNING_SECRET": "serve-secret",
+            "SLACK_API_URL": slack.url,
+        }
     )
-    port: list[str] = []
-    ready = threading.Event()
-
-    def read_log() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            found = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-            if found:
-                port.append(found.group(1))
-                ready.set()
-
-    threading.Thread(target=read_log, daemon=True).start()
     try:
-        assert ready.wait(timeout=60), "smsbot serve did not start"
-        yield f"http://127.0.0.1:{port[0]}", slack
+        yield f"http://127.0.0.1:{port}", slack
     finally:
         proc.terminate()
         proc.wait(timeout=10)

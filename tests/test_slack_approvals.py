@@ -4,10 +4,7 @@ self-approval and non-approvers refused, expiry, and two bot processes racing on
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +24,7 @@ from bot.store.db import Database
 from bot.store.grants import create_grant
 from bot.store.models import SmsRequest
 from tests.support.bot import SECRET, Bot, values
+from tests.support.serve import start_serve
 from tests.support.signing import SlackClient
 from tests.support.slack_api import SlackStandIn
 
@@ -193,32 +191,21 @@ def test_no_approval_channel_refuses_on_the_form(db_url: str) -> None:
 
 # ---- two bot processes, one database, 20 simultaneous clicks ------------------------------------
 def _serve(db_url: str, slack_url: str, portal_url: str) -> tuple[subprocess.Popen[str], str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": db_url,
-        "SLACK_BOT_TOKEN": "xoxb-test",
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": slack_url,
-        "HOST": "127.0.0.1",
-        "PORT": "0",
-        "SMSBOT_PORTAL": "live",
-        "M2M_API_URL": portal_url,
-        "M2M_API_ID": SANDBOX_CREDENTIALS.api_id,
-        "M2M_USERNAME": SANDBOX_CREDENTIALS.username,
-        "M2M_PASSWORD": SANDBOX_CREDENTIALS.password,
-        "SMSBOT_APPROVAL_CHANNEL": "C0APPROVE",
-    }
-    env.pop("SLACK_APP_TOKEN", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve"], env=env, stderr=subprocess.PIPE, text=True
+    proc, port = start_serve(
+        {
+            "DATABASE_URL": db_url,
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack_url,
+            "SMSBOT_PORTAL": "live",
+            "M2M_API_URL": portal_url,
+            "M2M_API_ID": SANDBOX_CREDENTIALS.api_id,
+            "M2M_USERNAME": SANDBOX_CREDENTIALS.username,
+            "M2M_PASSWORD": SANDBOX_CREDENTIALS.password,
+            "SMSBOT_APPROVAL_CHANNEL": "C0APPROVE",
+        }
     )
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        found = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-        if found:
-            threading.Thread(target=lambda: [None for _ in proc.stderr or []], daemon=True).start()
-            return proc, f"http://127.0.0.1:{found.group(1)}/slack/events"
-    raise AssertionError("smsbot serve did not start")
+    return proc, f"http://127.0.0.1:{port}/slack/events"
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from bot.sms.binary import check_binary
 from bot.sms.gsm7 import apply_suggestions, check_text, count_septets
 from bot.sms.iccid import check_iccid
 from bot.sms.origin import check_origin
-from bot.sms.problems import Problem
+from bot.sms.problems import Problem, errors, warnings
 from bot.sms.simtypes import check_sim_type
 from bot.sms.uid import check_sms_uid
 
@@ -55,11 +55,11 @@ class CheckedMessage:
 
     @property
     def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.is_error]
+        return errors(self.problems)
 
     @property
     def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if not p.is_error]
+        return warnings(self.problems)
 
 
 def normalize_iccid_only(raw: str) -> str:

@@ -12,7 +12,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -67,30 +67,13 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def row_hash(
-    *,
-    seq: int,
-    ts: str,
-    event: str,
-    actor: str,
-    request_id: int | None,
-    iccid: str | None,
-    details: str,
-    prev_hash: str,
-) -> str:
+#: The columns a row's hash covers, in the canonical form.
+HASHED_FIELDS = ("seq", "ts", "event", "actor", "request_id", "iccid", "details", "prev_hash")
+
+
+def row_hash(fields: Mapping[str, Any]) -> str:
     """SHA-256 of the row's canonical form (the details are hashed as stored, byte for byte)."""
-    form = canonical_json(
-        {
-            "seq": seq,
-            "ts": ts,
-            "event": event,
-            "actor": actor,
-            "request_id": request_id,
-            "iccid": iccid,
-            "details": details,
-            "prev_hash": prev_hash,
-        }
-    )
+    form = canonical_json({name: fields[name] for name in HASHED_FIELDS})
     return hashlib.sha256(form.encode("utf-8")).hexdigest()
 
 
@@ -126,17 +109,7 @@ def append(
     seq = head.seq + 1
     ts = format_ts(utc_now())
     details_text = canonical_json(details or {})
-    digest = row_hash(
-        seq=seq,
-        ts=ts,
-        event=event,
-        actor=actor,
-        request_id=request_id,
-        iccid=iccid,
-        details=details_text,
-        prev_hash=head.hash,
-    )
-    values = {
+    values: dict[str, Any] = {
         "seq": seq,
         "ts": ts,
         "event": event,
@@ -145,8 +118,8 @@ def append(
         "iccid": iccid,
         "details": details_text,
         "prev_hash": head.hash,
-        "hash": digest,
     }
+    values["hash"] = digest = row_hash(values)
     conn.execute(_INSERT_EVENT, values)
     conn.execute(_UPDATE_HEAD, {"new_seq": seq, "new_hash": digest})
     return AuditEvent(**values)
@@ -177,17 +150,7 @@ def verify(session: Session, batch: int = 1000) -> VerifyResult:
             return VerifyResult(
                 False, count, row.seq, f"row {row.seq} does not follow row {row.seq - 1}"
             )
-        digest = row_hash(
-            seq=row.seq,
-            ts=row.ts,
-            event=row.event,
-            actor=row.actor,
-            request_id=row.request_id,
-            iccid=row.iccid,
-            details=row.details,
-            prev_hash=row.prev_hash,
-        )
-        if digest != row.hash:
+        if row_hash(as_dict(row)) != row.hash:
             return VerifyResult(False, count, row.seq, f"row {row.seq} was altered")
         prev = row.hash
         expected_seq += 1

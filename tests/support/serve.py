@@ -1,0 +1,40 @@
+"""`smsbot serve` as a separate process on a free port (PORT=0), for tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+
+_LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+
+
+def start_serve(env: dict[str, str], timeout: float = 60.0) -> tuple[subprocess.Popen[str], int]:
+    """Start `python -m bot serve` with `env` over this environment (HOST=127.0.0.1, PORT=0 and
+    no SLACK_APP_TOKEN unless given); return the process and the port it bound, read from its
+    log. The log is drained afterwards so the server never blocks on a full pipe."""
+    full = {**os.environ, "HOST": "127.0.0.1", "PORT": "0", **env}
+    if "SLACK_APP_TOKEN" not in env:
+        full.pop("SLACK_APP_TOKEN", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve"], env=full, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    stderr = proc.stderr
+    found: list[int] = []
+    ready = threading.Event()
+
+    def read_log() -> None:
+        for line in stderr:
+            match = _LISTENING.search(line)
+            if match and not found:
+                found.append(int(match.group(1)))
+                ready.set()
+
+    threading.Thread(target=read_log, daemon=True).start()
+    if not ready.wait(timeout):
+        proc.kill()
+        raise RuntimeError("smsbot serve did not start")
+    return proc, found[0]
