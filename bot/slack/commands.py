@@ -10,7 +10,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot.authz import AuthzInputError, Principal, parse_expiry
+from bot.authz import AuthzInputError, Principal, Role, parse_expiry
 from bot.portal.client import PortalError
 from bot.slack import blocks
 from bot.slack.deps import SlackDeps, deps_of
@@ -23,7 +23,13 @@ from bot.slack.parsing import (
 )
 from bot.sms.iccid import normalize_iccid
 from bot.store import audit
-from bot.store.grants import create_grant, describe, has_role, list_grants, revoke_grant
+from bot.store.grants import (
+    command_refusal,
+    create_grant,
+    describe,
+    list_grants,
+    revoke_grant,
+)
 from bot.store.inventory import get_sim, list_sims
 from bot.store.requests import recent_for_sim
 
@@ -83,25 +89,25 @@ def open_send_modal(
     )
 
 
-def _refuse(deps: SlackDeps, principal: Principal, command: str, role: str, detail: str) -> str:
+def _refusal(
+    deps: SlackDeps,
+    principal: Principal,
+    command: str,
+    roles: tuple[Role, ...] = ("admin",),
+    iccid: str = "*",
+    group: str | None = None,
+) -> str | None:
     with deps.db.session() as session:
-        audit.append(
-            session,
-            "denied",
-            principal.user_id,
-            details={"command": command, "role": role, "channel": principal.channel_id},
+        refusal = command_refusal(
+            session, principal, f"/sms {command}", roles, deps.admins, iccid, group
         )
-    return f":no_entry: `/sms {command}` needs the `{role}` role {detail}. Ask an admin."
-
-
-def _is_admin(deps: SlackDeps, principal: Principal) -> bool:
-    with deps.db.session() as session:
-        return has_role(session, principal, "admin", deps.admins)
+    return f":no_entry: {refusal}" if refusal else None
 
 
 def cmd_grant(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
-    if not _is_admin(deps, principal):
-        return _refuse(deps, principal, "grant", "admin", "over all SIMs")
+    refusal = _refusal(deps, principal, "grant")
+    if refusal:
+        return refusal
     usage = "Usage: `/sms grant @user|@group|#channel <sims> <role> [approval] [expires 30d]`"
     if len(args) < 3:
         return usage
@@ -161,8 +167,9 @@ def _grant_line_from(info: dict[str, object]) -> str:
 
 
 def cmd_revoke(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
-    if not _is_admin(deps, principal):
-        return _refuse(deps, principal, "revoke", "admin", "over all SIMs")
+    refusal = _refusal(deps, principal, "revoke")
+    if refusal:
+        return refusal
     if len(args) != 1 or not args[0].lstrip("#").isdigit():
         return "Usage: `/sms revoke <grant id>` (see `/sms grants`)"
     grant_id = int(args[0].lstrip("#"))
@@ -174,8 +181,9 @@ def cmd_revoke(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
 
 
 def cmd_grants(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
-    if not _is_admin(deps, principal):
-        return _refuse(deps, principal, "grants", "admin", "over all SIMs")
+    refusal = _refusal(deps, principal, "grants")
+    if refusal:
+        return refusal
     with deps.db.session() as session:
         rows = [describe(g) for g in list_grants(session)]
     if not rows:
@@ -184,8 +192,9 @@ def cmd_grants(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
 
 
 def cmd_sims(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
-    if not _is_admin(deps, principal):
-        return _refuse(deps, principal, "sims", "admin", "over all SIMs")
+    refusal = _refusal(deps, principal, "sims")
+    if refusal:
+        return refusal
     with deps.db.session() as session:
         sims = list_sims(session)
     if not sims:
@@ -201,13 +210,11 @@ def cmd_sims(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
 
 def cmd_audit(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
     iccid = normalize_iccid(args[0]) if args else None
+    refusal = _refusal(deps, principal, "audit", ("auditor",), iccid or "*")
+    if refusal:
+        return refusal
     with deps.db.session() as session:
-        allowed = has_role(session, principal, "auditor", deps.admins) or (
-            iccid is not None and has_role(session, principal, "auditor", deps.admins, iccid)
-        )
-        rows = audit.query(session, iccid=iccid, limit=15, newest_first=True) if allowed else []
-    if not allowed:
-        return _refuse(deps, principal, "audit", "auditor", "for these SIMs")
+        rows = audit.query(session, iccid=iccid, limit=15, newest_first=True)
     if not rows:
         return "No audit entries" + (f" for `{iccid}`." if iccid else ".")
     title = "*Latest audit entries*" + (f" for `{iccid}`" if iccid else "")
@@ -220,13 +227,12 @@ def cmd_status(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
     iccid = normalize_iccid(" ".join(args))
     with deps.db.session() as session:
         sim = get_sim(session, iccid)
-        group = sim.group_name if sim else None
-        allowed = has_role(session, principal, "sender", deps.admins, iccid, group) or has_role(
-            session, principal, "auditor", deps.admins, iccid, group
-        )
-        requests = recent_for_sim(session, iccid) if allowed else []
-    if not allowed:
-        return _refuse(deps, principal, "status", "sender or auditor", f"for `{iccid}`")
+    group = sim.group_name if sim else None
+    refusal = _refusal(deps, principal, "status", ("sender", "auditor"), iccid, group)
+    if refusal:
+        return refusal
+    with deps.db.session() as session:
+        requests = recent_for_sim(session, iccid)
     lines = [blocks.sim_line(sim, iccid)]
     lines += [blocks.request_line(req) for req in requests] or ["No requests from this bot yet."]
     try:

@@ -185,3 +185,30 @@ def has_role(
 ) -> bool:
     """Whether the principal holds `role` for this SIM (`*`: over all SIMs, e.g. to administer)."""
     return check_access(session, principal, role, iccid, group_name, admins).allowed
+
+
+def command_refusal(
+    session: Session,
+    principal: Principal,
+    command: str,
+    roles: tuple[Role, ...],
+    admins: frozenset[str],
+    iccid: str = "*",
+    group_name: str | None = None,
+) -> str | None:
+    """None when the principal holds one of `roles` for these SIMs (`*`: all of them). Otherwise
+    the refusal is audited and the returned text says what is missing and who can grant it."""
+    if any(has_role(session, principal, role, admins, iccid, group_name) for role in roles):
+        return None
+    audit.append(
+        session,
+        "denied",
+        principal.user_id,
+        iccid=iccid if iccid != "*" else None,
+        details={"command": command, "roles": list(roles), "channel": principal.channel_id},
+    )
+    granters = who_can_grant(session, admins)
+    ask = ", ".join(f"<@{u}>" for u in granters) if granters else "an smsbot admin"
+    needed = " or ".join(f"`{r}`" for r in roles)
+    where = "over all SIMs" if iccid == "*" else f"for SIM `{iccid}`"
+    return f"`{command}` needs the {needed} role {where}; ask {ask}."
