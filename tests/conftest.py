@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -27,6 +28,12 @@ from bot.store.urls import normalize_database_url
 from tests.support.bot import Bot, running_bot
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+# Property tests: no per-example deadline (a loaded 2-core CI machine is slow, not wrong), and in
+# CI a fixed seed, so a run is reproducible; locally every run explores new examples.
+settings.register_profile("local", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "local")
 BACKENDS = ("sqlite", "postgresql")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import socket
-import threading
+import time
 
 import pytest
 
@@ -139,31 +139,34 @@ def test_connect_failure_is_retried_and_reported_not_sent() -> None:
     assert "nothing was sent" in outcome.reason and "safe to try again" in outcome.summary
 
 
-def test_connect_retry_succeeds_once_the_portal_is_up() -> None:
+def test_connect_retry_succeeds_once_the_portal_is_up(monkeypatch: pytest.MonkeyPatch) -> None:
     """A portal that comes up during the retries gets exactly one request."""
     port = _closed_port()
     portal = SandboxPortal()
     started: list[SandboxServer] = []
+    real_sleep = time.sleep
 
-    def start_later() -> None:
-        started.append(SandboxServer(portal, port=port).start())
+    def backoff_then_start(seconds: float) -> None:
+        # The first refused connect is followed by the retry backoff: bring the portal up there,
+        # so the order "refused, then accepted" is certain rather than a race with a timer.
+        if not started:
+            started.append(SandboxServer(portal, port=port).start())
+        real_sleep(seconds)
 
-    timer = threading.Timer(0.15, start_later)
-    timer.start()
+    monkeypatch.setattr("bot.portal.client.time.sleep", backoff_then_start)
     try:
         with PortalClient(
             f"http://127.0.0.1:{port}/",
             SANDBOX_CREDENTIALS,
-            connect_attempts=10,
-            retry_backoff=0.05,
+            connect_attempts=3,
+            retry_backoff=0.01,
         ) as client:
             outcome = client.send_sms(SendSms(MANX, "hi"))
     finally:
-        timer.join()
         for server in started:
             server.stop()
     assert outcome.status == "accepted"
-    assert outcome.attempts > 1
+    assert outcome.attempts == 2
     assert len(portal.requests_for("send_sms")) == 1
 
 
