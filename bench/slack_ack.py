@@ -125,7 +125,7 @@ def main() -> None:
             started = time.perf_counter()
             samples = sorted(asyncio.run(load(port, requests, args.concurrency)))
             wall = time.perf_counter() - started
-            time.sleep(2)  # let the lazy views.open calls finish before counting them
+            time.sleep(2)  # let the after-ack views.open calls finish before they are counted
         finally:
             server.terminate()
             server.wait(timeout=10)
