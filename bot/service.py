@@ -40,7 +40,6 @@ SubmitStatus = Literal[
     "invalid", "needs_confirmation", "denied", "duplicate", "recorded", "awaiting_approval"
 ]
 SENDABLE_STATES = ("recorded", "approved")
-FINAL_STATES = ("accepted", "rejected", "unknown", "refused", "expired", "cancelled")
 _OUTCOME_EVENTS = {"accepted": "sent", "rejected": "failed", "unknown": "outcome_unknown"}
 _AUDIT_TEXT_LIMIT = 4000
 _REQUESTS = Base.metadata.tables["sms_requests"]
