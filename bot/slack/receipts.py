@@ -45,6 +45,11 @@ class ReceiptsEndpoint:
         self.deps = deps
         secret = deps.runtime.settings.SMSBOT_RECEIPT_PASSPHRASE
         self.passphrase = secret.get_secret_value() if secret else None
+        if self.passphrase is None:
+            log.warning(
+                "SMSBOT_RECEIPT_PASSPHRASE is not set: /portal/receipts accepts unauthenticated "
+                "pushes (they can only update delivery status, never send)"
+            )
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "POST":
