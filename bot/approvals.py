@@ -257,27 +257,34 @@ class Approvals:
             return Decision("approved", f"Request #{req.id} approved.", req, row.seq)
 
     def expire_due(self) -> list[SmsRequest]:
-        """Close every request whose approval window has passed (each exactly once)."""
+        """Close every request whose approval window has passed (each exactly once).
+
+        One transaction per request: holding the audit head while locking another request row
+        could deadlock with a decision that locked that row first."""
         now = audit.utc_now()
-        expired: list[SmsRequest] = []
         with self.db.session() as session:
             waiting = session.execute(
-                select(SmsRequest).where(SmsRequest.state == "awaiting_approval")
-            ).scalars()
-            for req in list(waiting):
+                select(SmsRequest.id, SmsRequest.expires_at).where(
+                    SmsRequest.state == "awaiting_approval"
+                )
+            ).all()
+        due = [rid for rid, expires in waiting if (aware(expires) or now) < now]
+        expired: list[SmsRequest] = []
+        for request_id in due:
+            with self.db.session() as session:
+                req = session.get(SmsRequest, request_id)
+                if req is None or not self._close(session, req, "expired", "system"):
+                    continue  # decided meanwhile
                 expires = aware(req.expires_at)
-                if expires is None or expires > now:
-                    continue
-                if self._close(session, req, "expired", "system"):
-                    audit.append(
-                        session,
-                        "expired",
-                        "system",
-                        request_id=req.id,
-                        iccid=req.iccid,
-                        details={"expired_at": audit.format_ts(expires)},
-                    )
-                    expired.append(req)
+                audit.append(
+                    session,
+                    "expired",
+                    "system",
+                    request_id=req.id,
+                    iccid=req.iccid,
+                    details={"expired_at": audit.format_ts(expires) if expires else None},
+                )
+                expired.append(req)
         return expired
 
     def pending(self) -> list[SmsRequest]:

@@ -102,7 +102,10 @@ def append(
         raise ValueError(f"unknown audit event {event!r}")
     # Core statements on the session's connection, not the ORM unit of work: this runs three
     # times per send and the ORM path costs several times more.
-    conn = session.connection()  # flushes pending ORM changes first, so the order holds
+    # Write the caller's pending ORM changes first: rows are always locked before the audit head,
+    # in every transaction, so writers cannot deadlock on the two.
+    session.flush()
+    conn = session.connection()
     head = conn.execute(_HEAD_FOR_UPDATE).one_or_none()
     if head is None:
         raise RuntimeError("audit_head row is missing: run `smsbot db upgrade`")
