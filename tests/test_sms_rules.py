@@ -255,6 +255,15 @@ def test_origin_rules() -> None:
     assert codes(check_origin("1234567890123456")[1]) == ["too_long"]
 
 
+@given(st.text(max_size=20))
+def test_origin_accepted_iff_up_to_15_ascii_digits(raw: str) -> None:
+    _, problems = check_origin(raw)
+    stripped = raw.strip()
+    ok = stripped == "" or (stripped.isascii() and stripped.isdigit() and len(stripped) <= 15)
+    assert (problems == []) == ok
+    assert all(p.message for p in problems)
+
+
 # ---- SIM types ------------------------------------------------------------------------------
 def test_open_user_group_cannot_receive() -> None:
     assert codes(check_sim_type("Multinet KPN O", "default", None)) == ["open_user_group"]

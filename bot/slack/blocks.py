@@ -24,6 +24,8 @@ HELP = """*`/sms`* — send an SMS to a SIM.
   <sims> is an ICCID, a prefix like `894412*`, `group:NAME` or `*`; role is sender, approver,
   admin or auditor
 • `/sms revoke <grant id>` — take access away (admins)
+Some SIMs need approval: the request then goes to the team's approval channel, and an approver
+(never the requester) clicks Approve before anything is sent.
 Text is GSM 7-bit, at most 160 septets (`€ [ ] { } \\ ^ ~ |` count as two). Binary is base64 of at
 most 120 bytes, for Multinet KPN C SIMs only."""
 
