@@ -19,7 +19,7 @@ from bot.service import Execution, SendService, current_hash, requester_of
 from bot.store import audit
 from bot.store.grants import aware, check_access, who_can_grant
 from bot.store.inventory import get_sim
-from bot.store.models import Approval, SmsRequest
+from bot.store.models import Approval, AuditEvent, SmsRequest
 
 Verdict = Literal["approve", "reject"]
 DecisionStatus = Literal[
@@ -67,6 +67,20 @@ class Approvals:
         session.refresh(req)
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    def _expire(self, session: Session, req: SmsRequest, actor: str) -> AuditEvent | None:
+        """Close an overdue request as expired and audit it; None if it was no longer open."""
+        expires = aware(req.expires_at)
+        if not self._close(session, req, "expired", "system"):
+            return None
+        return audit.append(
+            session,
+            "expired",
+            actor,
+            request_id=req.id,
+            iccid=req.iccid,
+            details={"expired_at": audit.format_ts(expires) if expires else None},
+        )
+
     def decide(
         self,
         request_id: int,
@@ -101,15 +115,8 @@ class Approvals:
                 return Decision("not_found", f"There is no request #{request_id}.")
             expires = aware(req.expires_at)
             if req.state == "awaiting_approval" and expires and expires <= audit.utc_now():
-                self._close(session, req, "expired", "system")
-                row = audit.append(
-                    session,
-                    "expired",
-                    actor,
-                    request_id=req.id,
-                    iccid=req.iccid,
-                    details={"expired_at": audit.format_ts(expires)},
-                )
+                row = self._expire(session, req, actor)
+                assert row is not None  # the row is locked: nobody else can close it meanwhile
                 return Decision(
                     "expired",
                     f"Request #{req.id} expired at "
@@ -273,18 +280,8 @@ class Approvals:
         for request_id in due:
             with self.db.session() as session:
                 req = session.get(SmsRequest, request_id)
-                if req is None or not self._close(session, req, "expired", "system"):
-                    continue  # decided meanwhile
-                expires = aware(req.expires_at)
-                audit.append(
-                    session,
-                    "expired",
-                    "system",
-                    request_id=req.id,
-                    iccid=req.iccid,
-                    details={"expired_at": audit.format_ts(expires) if expires else None},
-                )
-                expired.append(req)
+                if req is not None and self._expire(session, req, "system") is not None:
+                    expired.append(req)  # (else decided meanwhile)
         return expired
 
     def pending(self) -> list[SmsRequest]:
