@@ -31,7 +31,7 @@ from bot.sms.problems import Problem, errors, warnings
 from bot.sms.uid import generate_sms_uid
 from bot.store import audit
 from bot.store.db import Database
-from bot.store.grants import AccessDecision, check_access
+from bot.store.grants import AccessDecision, aware, check_access
 from bot.store.inventory import get_group, get_sim
 from bot.store.models import Approval, Base, SmsRequest
 
@@ -552,6 +552,49 @@ class SendService:
             # A repeated key never sends again; it reports the original request as it stands.
             return submission, Execution(submission.request, None, None, False)
         return submission, None
+
+    def settle_stale_sends(self, older_than: timedelta = timedelta(minutes=5)) -> list[SmsRequest]:
+        """Requests claimed for sending whose outcome was never recorded (the process stopped
+        between the POST and the answer) become `unknown` — accounted for, never resent."""
+        cutoff = audit.utc_now() - older_than
+        with self.db.session() as session:
+            claimed = session.execute(
+                select(SmsRequest.id, SmsRequest.sent_at).where(SmsRequest.state == "sending")
+            ).all()
+        stale = [rid for rid, sent_at in claimed if (aware(sent_at) or cutoff) < cutoff]
+        reason = (
+            "outcome unknown: the bot stopped before the portal's answer was recorded. The "
+            "message may or may not have been sent; check the SIM's SMS log before sending again"
+        )
+        settled: list[SmsRequest] = []
+        for request_id in stale:
+            with self.db.session() as session:
+                if not self._transition(
+                    session,
+                    request_id,
+                    ("sending",),
+                    "unknown",
+                    completed_at=audit.utc_now(),
+                    outcome_reason=reason,
+                ):
+                    continue
+                req = session.get(SmsRequest, request_id)
+                assert req is not None
+                audit.append(
+                    session,
+                    "outcome_unknown",
+                    "system",
+                    request_id=req.id,
+                    iccid=req.iccid,
+                    details={
+                        "sms_uid": req.sms_uid,
+                        "outcome": "unknown",
+                        "settled": True,
+                        "reason": "no outcome recorded after the request was claimed",
+                    },
+                )
+                settled.append(req)
+        return settled
 
     def get_request(self, request_id: int) -> SmsRequest | None:
         with self.db.session() as session:

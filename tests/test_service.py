@@ -6,9 +6,10 @@ import base64
 import io
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.authz import Principal
 from bot.portal.sandbox import SandboxServer
@@ -319,3 +320,26 @@ def test_group_policy_requires_approval(
     submission, _ = service.send(cmd())
     assert submission.status == "awaiting_approval"
     assert sends(sandbox) == 0
+
+
+@pytest.mark.usefixtures("granted")
+def test_a_send_interrupted_by_a_stopped_process_becomes_unknown(
+    service: SendService, database: Database, sandbox: SandboxServer
+) -> None:
+    stopped = service.submit(cmd("first"), claim=True)  # claimed, then the process "stopped"
+    fresh = service.submit(cmd("second"), claim=True)
+    assert stopped.request is not None and fresh.request is not None
+    with database.session() as session:
+        session.execute(
+            update(SmsRequest)
+            .where(SmsRequest.id == stopped.request.id)
+            .values(sent_at=audit.utc_now() - timedelta(minutes=10))
+        )
+    settled = service.settle_stale_sends(timedelta(minutes=5))
+    assert [r.id for r in settled] == [stopped.request.id]
+    assert settled[0].state == "unknown" and "check the SIM's SMS log" in settled[0].outcome_reason
+    assert service.settle_stale_sends(timedelta(minutes=5)) == []
+    assert service.get_request(fresh.request.id).state == "sending"  # type: ignore[union-attr]
+    assert service.execute(stopped.request.id, "USENDER").sent_by_this_call is False
+    assert sends(sandbox) == 0  # accounted for, never resent
+    assert events(database).count("outcome_unknown") == 1

@@ -175,17 +175,34 @@ def sweep_expired(deps: SlackDeps) -> int:
     return len(expired)
 
 
+def settle_stale(deps: SlackDeps) -> int:
+    """Sends interrupted by a stopped process become `unknown`; their threads are told."""
+    settled = deps.service.settle_stale_sends()
+    for req in settled:
+        thread = thread_of(req)
+        text = f":warning: Request #{req.id}: {req.outcome_reason}"
+        if thread is not None:
+            deps.notifier.reply(thread, text)
+        else:
+            deps.notifier.tell_user(req.requester, text)
+    return len(settled)
+
+
 def start_sweeper(deps: SlackDeps, interval: float = 30.0) -> threading.Event:
-    """Expire overdue approvals every `interval` seconds until the returned event is set, so an
-    expired request's message says so even when nobody clicks."""
+    """Every `interval` seconds (and once at start) until the returned event is set: expire
+    overdue approvals, so their messages say so even when nobody clicks, and settle sends that a
+    stopped process left without an outcome."""
     stop = threading.Event()
 
     def loop() -> None:
-        while not stop.wait(interval):
+        while True:
             try:
                 sweep_expired(deps)
+                settle_stale(deps)
             except Exception:
-                log.exception("expiry sweep failed")
+                log.exception("sweep failed")
+            if stop.wait(interval):
+                return
 
     threading.Thread(target=loop, name="smsbot-expiry", daemon=True).start()
     return stop
