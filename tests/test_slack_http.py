@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 
 import httpx
@@ -269,6 +270,8 @@ def test_audit_and_status_for_auditors(bot: Bot) -> None:
     bot.client.command(f"status {MANX}", user="U0AUDIT", response_url=url)
     status = responses(bot, 2)[1].args["text"]
     assert "accepted by the portal" in status and "Portal SMS log" in status
+    # the request is found in the portal's log by its sms_uid
+    assert re.search(r"sms_uid `\w{12}` · portal log: \*(pending|delivered)\*", status)
     bot.client.command("audit", user=SENDER, response_url=url)
     assert "needs the `auditor` role" in responses(bot, 3)[2].args["text"]
 

@@ -233,12 +233,22 @@ def cmd_status(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
         return refusal
     with deps.db.session() as session:
         requests = recent_for_sim(session, iccid)
-    lines = [blocks.sim_line(sim, iccid)]
-    lines += [blocks.request_line(req) for req in requests] or ["No requests from this bot yet."]
     try:
-        portal_log = deps.service.portal.query_sms_mt_details(iccid, lastx=5)
+        portal_log = deps.service.portal.query_sms_mt_details(iccid, lastx=10)
+        unavailable = None
     except PortalError as exc:
-        lines.append(f"Portal SMS log unavailable: {exc}")
+        portal_log, unavailable = [], str(exc)
+    # The sms_uid ties our requests to the portal's log: for an `unknown` outcome this is
+    # the answer to "did it go out?".
+    in_portal = {e.sms_uid: e.status for e in portal_log if e.sms_uid}
+    lines = [blocks.sim_line(sim, iccid)]
+    lines += [
+        blocks.request_line(req)
+        + (f" · portal log: *{in_portal[req.sms_uid]}*" if req.sms_uid in in_portal else "")
+        for req in requests
+    ] or ["No requests from this bot yet."]
+    if unavailable is not None:
+        lines.append(f"Portal SMS log unavailable: {unavailable}")
     else:
         lines.append("*Portal SMS log*" + ("" if portal_log else ": no messages"))
         lines += [f"{e.sent_timestamp} `{e.sms_uid or '-'}` {e.status}" for e in portal_log]
