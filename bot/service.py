@@ -198,9 +198,9 @@ class SendService:
     def _submit(self, cmd: SendCommand, claim: bool) -> Submission:
         with self.db.session() as session:
             if cmd.idempotency_key:
-                existing = self._by_key(session, cmd.idempotency_key)
-                if existing is not None:
-                    return self._duplicate(session, cmd, existing)
+                repeated = self._repeated_key(session, cmd)
+                if repeated is not None:
+                    return repeated
             iccid = normalize_iccid_only(cmd.draft.iccid)
             sim = get_sim(session, iccid)
             checked = check_draft(cmd.draft, sim)
@@ -368,9 +368,9 @@ class SendService:
     def _after_race(self, cmd: SendCommand) -> Submission:
         with self.db.session() as session:
             if cmd.idempotency_key:
-                existing = self._by_key(session, cmd.idempotency_key)
-                if existing is not None:
-                    return self._duplicate(session, cmd, existing)
+                repeated = self._repeated_key(session, cmd)
+                if repeated is not None:
+                    return repeated
             problem = _uid_taken_problem(cmd.draft.sms_uid)
             row = audit.append(
                 session,
@@ -382,6 +382,29 @@ class SendService:
             return Submission(
                 "invalid", [problem], audit_seq=row.seq, reason="the SMS uid was already used"
             )
+
+    def _repeated_key(self, session: Session, cmd: SendCommand) -> Submission | None:
+        """The answer to a key seen before: the original request for its requester, a refusal
+        for anyone else (a key is one person's request); None for a new key."""
+        assert cmd.idempotency_key is not None
+        existing = self._by_key(session, cmd.idempotency_key)
+        if existing is None:
+            return None
+        if existing.requester == cmd.principal.user_id:
+            return self._duplicate(session, cmd, existing)
+        problem = Problem(
+            "request",
+            "key_taken",
+            "This form was already submitted by someone else: open a new one.",
+        )
+        row = audit.append(
+            session,
+            "invalid",
+            cmd.principal.user_id,
+            request_id=existing.id,
+            details={**_input_details(cmd), "problems": _problem_list([problem])},
+        )
+        return Submission("invalid", [problem], audit_seq=row.seq, reason=problem.message)
 
     def _duplicate(self, session: Session, cmd: SendCommand, existing: SmsRequest) -> Submission:
         row = audit.append(

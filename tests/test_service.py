@@ -343,3 +343,16 @@ def test_a_send_interrupted_by_a_stopped_process_becomes_unknown(
     assert service.execute(stopped.request.id, "USENDER").sent_by_this_call is False
     assert sends(sandbox) == 0  # accounted for, never resent
     assert events(database).count("outcome_unknown") == 1
+
+
+@pytest.mark.usefixtures("granted")
+def test_an_idempotency_key_belongs_to_its_requester(
+    service: SendService, database: Database, sandbox: SandboxServer
+) -> None:
+    with database.session() as session:
+        create_grant(session, subject="UOTHER", scope="*", role="sender", actor="UADMIN")
+    assert service.send(cmd(idempotency_key="k"))[0].status == "recorded"
+    other = service.submit(cmd("other text", idempotency_key="k", principal=Principal("UOTHER")))
+    assert other.status == "invalid" and "someone else" in other.reason
+    assert sends(sandbox) == 1
+    assert events(database)[-1] == "invalid"

@@ -165,6 +165,13 @@ def test_user_group_grant_lets_members_send(bot: Bot) -> None:
     bot.slack.wait_for("chat.postMessage", lambda c: "thread_ts" in c.args)
     assert len(bot.portal_sends) == 1
     assert bot.slack.calls("usergroups.users.list")[0].args["usergroup"] == "S0OPS"
+    # A second send inside the cache's TTL asks Slack nothing new; a non-member is refused.
+    second = bot.open_modal(user="U0MEMBER")
+    assert bot.submit(second, values(), user="U0MEMBER").text == ""
+    bot.slack.wait_for("chat.postMessage", lambda c: "thread_ts" in c.args, count=2)
+    assert len(bot.slack.calls("usergroups.users.list")) == 1
+    outsider = bot.submit(bot.open_modal(user="U0OUTSIDER"), values(), user="U0OUTSIDER")
+    assert "no `sender` grant" in outsider.json()["errors"]["iccid"]
 
 
 def test_channel_the_bot_cannot_post_in_falls_back_to_a_dm(bot: Bot) -> None:

@@ -51,8 +51,10 @@ class Bot:
         before = len(self.slack.calls("views.open"))
         response = self.client.command(text, user=user, channel=channel)
         assert response.status_code == 200
-        calls = self.slack.wait_for("views.open", count=before + 1)
-        return calls[-1]
+        call = self.slack.wait_for("views.open", count=before + 1)[-1]
+        # Slack gives every opened modal its own id: submissions of this one carry it.
+        call.args["view"].setdefault("id", f"V{before + 1:05d}")
+        return call
 
     def submit(
         self,
@@ -71,7 +73,8 @@ class Bot:
             "trigger_id": "T.submit",
             "view": {
                 **view,
-                "id": view.get("id", "V00001"),
+                # an updated view (response_action: update) keeps the modal's id
+                "id": view.get("id") or view_call.args["view"]["id"],
                 "hash": "h",
                 "state": {"values": values},
             },
