@@ -24,7 +24,7 @@ def register(app: App) -> None:
 def handle_typing(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
     deps = deps_of(context)
-    deps.later(refresh_send_modal, deps, body, client)
+    deps.later(refresh_send_modal, deps, body, client, ui=True)
 
 
 def refresh_send_modal(deps: SlackDeps, body: dict[str, Any], client: WebClient) -> None:

@@ -46,7 +46,7 @@ def handle_reject_click(
     request_id = _request_id(action.get("value"))
     if request_id is None:
         return
-    deps.later(open_reject_modal, client, body["trigger_id"], request_id, channel)
+    deps.later(open_reject_modal, client, body["trigger_id"], request_id, channel, ui=True)
 
 
 def open_reject_modal(

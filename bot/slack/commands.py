@@ -57,7 +57,7 @@ def handle_sms(
     ack()
     channel = body.get("channel_id")
     if parsed.subcommand is None:
-        deps.later(open_send_modal, deps, client, body["trigger_id"], channel, text)
+        deps.later(open_send_modal, deps, client, body["trigger_id"], channel, text, ui=True)
     else:
         deps.later(run_subcommand, deps, parsed, body["user_id"], channel, respond)
 

@@ -27,15 +27,21 @@ class SlackDeps:
     notifier: Notifier
     groups: UserGroups
 
-    #: Work that runs after the acknowledgement (portal calls, Slack messages, lookups).
-    #: Our own pool rather than Bolt's lazy listeners: those deep-copy every request, which
-    #: cost more than the rest of the acknowledgement together.
+    # Work that runs after the acknowledgement, in our own pools rather than Bolt's lazy
+    # listeners (those deep-copy every request, which cost more than the rest of the ack).
+    #: Sends, decisions, subcommands: may wait on the portal for seconds.
     executor: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(16, thread_name_prefix="smsbot-after-ack")
+        default_factory=lambda: ThreadPoolExecutor(16, thread_name_prefix="smsbot-work")
+    )
+    #: Opening and refreshing modals: must happen within 3 s of the trigger, so it never
+    #: queues behind a slow portal; few threads, so a burst does not starve the server.
+    ui_executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="smsbot-ui")
     )
 
-    def later(self, fn: Callable[..., None], *args: Any) -> Future[None]:
-        """Run `fn(*args)` after the ack; failures are logged, never lost silently."""
+    def later(self, fn: Callable[..., None], *args: Any, ui: bool = False) -> Future[None]:
+        """Run `fn(*args)` after the ack (`ui=True`: in the modal lane); failures are logged,
+        never lost silently."""
 
         def run() -> None:
             try:
@@ -43,7 +49,12 @@ class SlackDeps:
             except Exception:
                 log.exception("background work %s failed", getattr(fn, "__name__", fn))
 
-        return self.executor.submit(run)
+        return (self.ui_executor if ui else self.executor).submit(run)
+
+    def shutdown(self) -> None:
+        """Let the work already handed over finish (used when stopping)."""
+        self.ui_executor.shutdown(wait=True)
+        self.executor.shutdown(wait=True)
 
     @property
     def service(self) -> SendService:

@@ -142,6 +142,6 @@ def running_bot(db_url: str, **overrides: Any) -> Iterator[Bot]:
     finally:
         client.close()
         server.stop()
-        deps.executor.shutdown(wait=True)
+        deps.shutdown()
         runtime.close()
         slack.stop()
