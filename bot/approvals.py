@@ -198,7 +198,13 @@ class Approvals:
                 return Decision("declined", f"Request #{req.id} rejected.", req, row.seq)
             digest = current_hash(req)
             if digest != req.request_hash:
-                self._close(session, req, "refused", actor, "changed after it was requested")
+                self._close(
+                    session,
+                    req,
+                    "refused",
+                    actor,
+                    "the request changed after it was made; not sent",
+                )
                 row = audit.append(
                     session,
                     "denied",

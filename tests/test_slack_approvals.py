@@ -3,6 +3,7 @@ self-approval and non-approvers refused, expiry, and two bot processes racing on
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import threading
@@ -11,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from bot.authz import Principal
 from bot.portal.sandbox import SANDBOX_CREDENTIALS, SandboxServer
@@ -21,6 +22,7 @@ from bot.sms.message import Draft
 from bot.store import audit
 from bot.store.db import Database
 from bot.store.grants import create_grant
+from bot.store.inventory import import_csv, set_group_policy
 from bot.store.models import SmsRequest
 from tests.support.bot import SECRET, Bot, values
 from tests.support.serve import start_serve
@@ -285,3 +287,32 @@ def test_two_processes_twenty_clicks_one_send(
     assert events.count("approved") == 1 and events.count("sent") == 1
     assert len(slack.calls("chat.postMessage")) == 1
     db.dispose()
+
+
+def test_edit_after_approval_is_never_sent_over_slack(approval_bot: Bot) -> None:
+    bot = approval_bot
+    bot.grant("U0APP2", role="approver")
+    with bot.runtime.db.session() as session:
+        set_group_policy(
+            session,
+            "critical",
+            actor="cli:test",
+            approval_required=True,
+            approval_channel="C0APPROVE",
+            approvals_needed=2,
+        )
+        import_csv(session, io.StringIO(f"iccid,group\n{MANX},critical\n"), "cli:test")
+    rid = request_via_slack(bot, "reboot")
+    click(bot, "approve_request", rid, APPROVER)
+    bot.slack.wait_for(
+        "chat.postMessage", lambda c: "approved. Approval 1 of 2" in c.args.get("text", "")
+    )
+    with bot.runtime.db.engine.begin() as conn:  # the row is changed behind the bot's back
+        conn.execute(
+            text("UPDATE sms_requests SET message_text = 'factory reset' WHERE id = :i"), {"i": rid}
+        )
+    click(bot, "approve_request", rid, "U0APP2")
+    closed = bot.slack.wait_for("chat.update", lambda c: c.args.get("channel") == "C0APPROVE")[0]
+    assert "changed after it was made" in closed.args["text"]
+    assert bot.portal_sends == []
+    assert bot.events()[-1] == "denied"
