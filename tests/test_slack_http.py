@@ -309,3 +309,25 @@ def test_delivery_receipt_updates_the_thread_once(bot: Bot) -> None:
     assert bot.events().count("delivered") == 1
     forged = receipt.replace(b"receipt-pass", b"guess")
     assert httpx.post(f"{bot.base}/portal/receipts", content=forged).status_code == 403
+
+
+def test_device_reply_lands_in_the_thread_once(bot: Bot) -> None:
+    bot.grant(SENDER)
+    bot.submit(bot.open_modal(), values(text="status?"))
+    bot.slack.wait_for("chat.update")
+    reply = (
+        b'<post_sms version="1" api_did="0000061028"><passphrase>receipt-pass</passphrase>'
+        b"<iccid>" + MANX.encode() + b"</iccid><msisdn>447890000000</msisdn>"
+        b"<timestamp>09/10/2014 16:28:15</timestamp>"
+        b"<message_text>current status de-activated</message_text></post_sms>"
+    )
+    for _ in range(2):  # pushed twice, shown once
+        response = httpx.post(
+            f"{bot.base}/portal/receipts", content=reply, headers={"Content-Type": "text/xml"}
+        )
+        assert response.status_code == 200
+    shown = bot.slack.wait_for(
+        "chat.postMessage", lambda c: "Reply from the device" in c.args.get("text", "")
+    )[0]
+    assert "> current status de-activated" in shown.args["text"] and "thread_ts" in shown.args
+    assert bot.events().count("reply_received") == 1

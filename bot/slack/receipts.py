@@ -1,4 +1,5 @@
-"""POST /portal/receipts: delivery receipts pushed by the portal (SMS Post Services).
+"""POST /portal/receipts: what the portal pushes (SMS Post Services) — delivery receipts and
+device replies.
 
 The portal retries until it gets a 200 and may send the same item twice, so handling is
 idempotent: a receipt that does not change the request's delivery status writes nothing.
@@ -6,19 +7,21 @@ idempotent: a receipt that does not change the request's delivery status writes 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 from collections.abc import Iterable
 from wsgiref.types import StartResponse, WSGIEnvironment
 
 from lxml import etree
+from sqlalchemy.exc import IntegrityError
 
 from bot.portal.protocol import MAX_XML_BYTES, XmlError, parse_xml
 from bot.slack.deps import SlackDeps
 from bot.slack.notify import Thread
 from bot.store import audit
-from bot.store.models import SmsRequest
-from bot.store.requests import by_sms_uid
+from bot.store.models import DeviceReply, SmsRequest
+from bot.store.requests import by_sms_uid, latest_with_thread
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,8 @@ class ReceiptsEndpoint:
             return _reply(start_response, "403 Forbidden", "wrong passphrase")
         if root.tag == "post_delivery_receipt":
             self.delivery_receipt(root)
+        elif root.tag == "post_sms":
+            self.device_reply(root)
         else:
             log.info("portal push %s acknowledged and not processed", root.tag)
         return _reply(start_response, "200 OK", "OK")
@@ -96,6 +101,51 @@ class ReceiptsEndpoint:
         if thread is not None:
             icon = ":inbox_tray:" if status == "delivered" else ":information_source:"
             self.deps.notifier.reply(thread, f"{icon} Delivery receipt: *{status}*")
+
+    def device_reply(self, root: etree._Element) -> None:
+        """An SMS from the device: recorded once, and shown in the thread of the SIM's latest
+        request (else nowhere in Slack: it stays in the table and the audit log)."""
+        iccid = (root.findtext("iccid") or "").strip()[:22]
+        text = root.findtext("message_text") or ""
+        stamp = (root.findtext("timestamp") or "").strip()[:32] or None
+        msisdn = (root.findtext("msisdn") or "").strip()[:20] or None
+        digest = hashlib.sha256(
+            audit.canonical_json([iccid, msisdn, stamp, text]).encode("utf-8")
+        ).hexdigest()
+        if not iccid:
+            log.info("post_sms without an iccid ignored")
+            return
+        try:
+            with self.deps.db.session() as session:
+                req = latest_with_thread(session, iccid)
+                session.add(
+                    DeviceReply(
+                        digest=digest,
+                        iccid=iccid,
+                        msisdn=msisdn,
+                        sent_timestamp=stamp,
+                        message_text=text,
+                        request_id=req.id if req else None,
+                        received_at=audit.utc_now(),
+                    )
+                )
+                audit.append(
+                    session,
+                    "reply_received",
+                    "portal",
+                    request_id=req.id if req else None,
+                    iccid=iccid,
+                    details={"message_text": text[:2000], "timestamp": stamp, "msisdn": msisdn},
+                )
+                thread = _thread_of(req) if req else None
+        except IntegrityError:
+            return  # the same item pushed again: already recorded
+        if thread is not None:
+            quoted = "\n".join(f"> {line}" for line in text.split("\n"))
+            self.deps.notifier.reply(
+                thread,
+                f":incoming_envelope: Reply from the device ({stamp or 'no time'}):\n{quoted}",
+            )
 
 
 def _thread_of(req: SmsRequest) -> Thread | None:

@@ -43,6 +43,7 @@ EVENTS = frozenset(
         "failed",
         "outcome_unknown",
         "delivered",
+        "reply_received",
         "delivery_status",
         "grant_created",
         "grant_revoked",

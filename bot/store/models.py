@@ -154,6 +154,22 @@ class Approval(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class DeviceReply(Base):
+    """An SMS a device sent back (SMS Post Services `post_sms`). The digest makes the portal's
+    repeated pushes of the same item land once."""
+
+    __tablename__ = "device_replies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    iccid: Mapped[str] = mapped_column(String(22), index=True)
+    msisdn: Mapped[str | None] = mapped_column(String(20))
+    sent_timestamp: Mapped[str | None] = mapped_column(String(32))
+    message_text: Mapped[str] = mapped_column(Text)
+    request_id: Mapped[int | None] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class AuditEvent(Base):
     """The append-only, hash-chained audit log. `seq` is dense from 1; `hash` covers the previous
     row's hash and this row's canonical form, so an altered, removed or inserted row breaks the

@@ -41,3 +41,13 @@ def attach_approval_message(session: Session, request_id: int, channel: str, ts:
         .where(SmsRequest.id == request_id)
         .values(approval_channel=channel, approval_ts=ts)
     )
+
+
+def latest_with_thread(session: Session, iccid: str) -> SmsRequest | None:
+    """The SIM's most recent request that has a Slack thread (where a device reply belongs)."""
+    return session.execute(
+        select(SmsRequest)
+        .where(SmsRequest.iccid == iccid, SmsRequest.slack_ts.is_not(None))
+        .order_by(SmsRequest.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
