@@ -14,7 +14,7 @@ from typing import NoReturn
 
 import click
 
-from bot.authz import AuthzInputError, Principal, parse_expiry, parse_role
+from bot.authz import AuthzInputError, Principal, parse_role
 from bot.config import ConfigError, Settings, load_settings
 from bot.runtime import Runtime, build_runtime
 from bot.service import Execution, SendCommand, Submission
@@ -23,8 +23,7 @@ from bot.store import audit
 from bot.store.db import Database
 from bot.store.grants import (
     check_access,
-    create_grant,
-    describe,
+    grant_or_refuse,
     has_role,
     list_grants,
     revoke_grant,
@@ -275,33 +274,18 @@ def sims_list() -> None:
 def grant(subject: str, sims: str, role: str, approval_required: bool, expires: str | None) -> None:
     """Grant ROLE to SUBJECT (U…/W… user, S… group, C…/G… channel) over SIMS (an ICCID, a
     prefix like 894412*, group:NAME, or *)."""
-    actor = _operator()
     with _database() as database:
         try:
-            with database.session() as session:
-                created = create_grant(
-                    session,
-                    subject=subject,
-                    scope=sims,
-                    role=role,
-                    actor=actor,
-                    approval_required=approval_required,
-                    expires_at=parse_expiry(expires, datetime.now(UTC)),
-                )
-                info = describe(created)
+            info = grant_or_refuse(
+                database,
+                subject=subject,
+                scope=sims,
+                role=role,
+                actor=_operator(),
+                approval_required=approval_required,
+                expires=expires,
+            )
         except AuthzInputError as exc:
-            with database.session() as session:
-                audit.append(
-                    session,
-                    "grant_refused",
-                    actor,
-                    details={
-                        "subject": subject[:64],
-                        "scope": sims[:80],
-                        "role": role[:32],
-                        "reason": str(exc),
-                    },
-                )
             raise Fail(str(exc)) from None
     click.echo(f"grant #{info['grant_id']}: {json.dumps(info, ensure_ascii=False)}")
 

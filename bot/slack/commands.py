@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot.authz import AuthzInputError, Principal, Role, parse_expiry
+from bot.authz import AuthzInputError, Principal, Role
 from bot.portal.client import PortalError
 from bot.slack import blocks
 from bot.slack.deps import SlackDeps, deps_of
@@ -25,8 +24,8 @@ from bot.sms.iccid import normalize_iccid
 from bot.store import audit
 from bot.store.grants import (
     command_refusal,
-    create_grant,
     describe,
+    grant_or_refuse,
     list_grants,
     revoke_grant,
 )
@@ -119,33 +118,19 @@ def cmd_grant(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
         index = rest.index("expires")
         expires = rest[index + 1] if index + 1 < len(rest) else ""
     unknown = [a for a in rest if a not in ("approval", "expires", expires)]
+    if unknown:
+        return f":x: unknown option `{unknown[0]}`.\n{usage}"
     try:
-        if unknown:
-            raise AuthzInputError(f"unknown option `{unknown[0]}`")
-        with deps.db.session() as session:
-            grant = create_grant(
-                session,
-                subject=subject,
-                scope=sims,
-                role=role,
-                actor=principal.user_id,
-                approval_required=approval,
-                expires_at=parse_expiry(expires, datetime.now(UTC)),
-            )
-            info = describe(grant)
+        info = grant_or_refuse(
+            deps.db,
+            subject=subject,
+            scope=sims,
+            role=role,
+            actor=principal.user_id,
+            approval_required=approval,
+            expires=expires,
+        )
     except AuthzInputError as exc:
-        with deps.db.session() as session:
-            audit.append(
-                session,
-                "grant_refused",
-                principal.user_id,
-                details={
-                    "subject": subject[:64],
-                    "scope": sims[:80],
-                    "role": role[:32],
-                    "reason": str(exc),
-                },
-            )
         return f":x: {exc}.\n{usage}"
     return f":white_check_mark: Grant #{info['grant_id']}: {_grant_line_from(info)}"
 

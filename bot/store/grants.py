@@ -8,8 +8,18 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.authz import Principal, Role, parse_role, parse_scope, scope_matches, subject_kind
+from bot.authz import (
+    AuthzInputError,
+    Principal,
+    Role,
+    parse_expiry,
+    parse_role,
+    parse_scope,
+    scope_matches,
+    subject_kind,
+)
 from bot.store import audit
+from bot.store.db import Database
 from bot.store.models import Grant
 
 
@@ -212,3 +222,43 @@ def command_refusal(
     needed = " or ".join(f"`{r}`" for r in roles)
     where = "over all SIMs" if iccid == "*" else f"for SIM `{iccid}`"
     return f"`{command}` needs the {needed} role {where}; ask {ask}."
+
+
+def grant_or_refuse(
+    db: Database,
+    *,
+    subject: str,
+    scope: str,
+    role: str,
+    actor: str,
+    approval_required: bool = False,
+    expires: str | None = None,
+) -> dict[str, object]:
+    """Create a grant from what a person typed, in its own transaction. A bad subject, scope,
+    role or expiry raises AuthzInputError after the refusal is audited (committed apart)."""
+    try:
+        with db.session() as session:
+            grant = create_grant(
+                session,
+                subject=subject,
+                scope=scope,
+                role=role,
+                actor=actor,
+                approval_required=approval_required,
+                expires_at=parse_expiry(expires, audit.utc_now()),
+            )
+            return describe(grant)
+    except AuthzInputError as exc:
+        with db.session() as session:
+            audit.append(
+                session,
+                "grant_refused",
+                actor,
+                details={
+                    "subject": subject[:64],
+                    "scope": scope[:80],
+                    "role": role[:32],
+                    "reason": str(exc),
+                },
+            )
+        raise
