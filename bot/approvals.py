@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.authz import Principal
@@ -20,6 +20,7 @@ from bot.store import audit
 from bot.store.grants import aware, check_access, who_can_grant
 from bot.store.inventory import get_sim
 from bot.store.models import Approval, AuditEvent, SmsRequest
+from bot.store.requests import transition
 
 Verdict = Literal["approve", "reject"]
 DecisionStatus = Literal[
@@ -51,21 +52,21 @@ class Approvals:
     def _close(
         self, session: Session, req: SmsRequest, state: str, actor: str, reason: str | None = None
     ) -> bool:
+        """Decide an open request (approved, declined, expired, refused); False if it was no
+        longer awaiting approval."""
         now = audit.utc_now()
-        result = session.execute(
-            update(SmsRequest)
-            .where(SmsRequest.id == req.id, SmsRequest.state == "awaiting_approval")
-            .values(
-                state=state,
-                decided_at=now,
-                decided_by=actor,
-                decision_reason=reason,
-                completed_at=now if state != "approved" else None,
-            )
-            .execution_options(synchronize_session=False)
+        changed = transition(
+            session,
+            req.id,
+            ("awaiting_approval",),
+            state,
+            decided_at=now,
+            decided_by=actor,
+            decision_reason=reason,
+            completed_at=now if state != "approved" else None,
         )
         session.refresh(req)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return changed
 
     def _expire(self, session: Session, req: SmsRequest, actor: str) -> AuditEvent | None:
         """Close an overdue request as expired and audit it; None if it was no longer open."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -33,7 +33,8 @@ from bot.store import audit
 from bot.store.db import Database
 from bot.store.grants import AccessDecision, aware, check_access
 from bot.store.inventory import get_group, get_sim
-from bot.store.models import Approval, Base, SmsRequest
+from bot.store.models import Approval, SmsRequest
+from bot.store.requests import transition
 
 Source = Literal["cli", "slack"]
 SubmitStatus = Literal[
@@ -42,7 +43,6 @@ SubmitStatus = Literal[
 SENDABLE_STATES = ("recorded", "approved")
 _OUTCOME_EVENTS = {"accepted": "sent", "rejected": "failed", "unknown": "outcome_unknown"}
 _AUDIT_TEXT_LIMIT = 4000
-_REQUESTS = Base.metadata.tables["sms_requests"]
 
 
 @dataclass(frozen=True)
@@ -477,7 +477,7 @@ class SendService:
             if reason is None and req.state == "approved" and not approval_intact(session, req):
                 reason = "the request no longer matches what was approved: not sent"
             if reason is not None:
-                refused = self._transition(
+                refused = transition(
                     session,
                     req.id,
                     SENDABLE_STATES,
@@ -498,7 +498,7 @@ class SendService:
                 session.refresh(req)
                 return Execution(req, None, row.seq if row else None, False)
             sent_at = audit.utc_now()
-            if not self._transition(session, req.id, SENDABLE_STATES, "sending", sent_at=sent_at):
+            if not transition(session, req.id, SENDABLE_STATES, "sending", sent_at=sent_at):
                 session.refresh(req)
                 return Execution(req, None, None, False)
             # Mirror the claim on the loaded object without marking it dirty.
@@ -524,7 +524,7 @@ class SendService:
             "portal_ms": round(outcome.elapsed_ms, 3),
         }
         with self.db.session() as session:
-            self._transition(session, req.id, ("sending",), **values)
+            transition(session, req.id, ("sending",), **values)
             row = audit.append(
                 session,
                 _OUTCOME_EVENTS[outcome.status],
@@ -547,23 +547,6 @@ class SendService:
         for name, value in values.items():
             setattr(req, name, value)
         return Execution(req, outcome, row.seq, True)
-
-    @staticmethod
-    def _transition(
-        session: Session,
-        request_id: int,
-        from_states: tuple[str, ...],
-        state: str,
-        **values: Any,
-    ) -> bool:
-        """Conditional state change: True only for the one caller that made it."""
-        table = _REQUESTS
-        result = session.connection().execute(
-            update(table)
-            .where(table.c.id == request_id, table.c.state.in_(from_states))
-            .values(state=state, **values)
-        )
-        return result.rowcount == 1
 
     # ---- both ----------------------------------------------------------------------------------
     def send(self, cmd: SendCommand) -> tuple[Submission, Execution | None]:
@@ -592,7 +575,7 @@ class SendService:
         settled: list[SmsRequest] = []
         for request_id in stale:
             with self.db.session() as session:
-                if not self._transition(
+                if not transition(
                     session,
                     request_id,
                     ("sending",),

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot.store.models import SmsRequest
+from bot.store.models import Base, SmsRequest
+
+_REQUESTS = Base.metadata.tables["sms_requests"]
+
+
+def transition(
+    session: Session, request_id: int, from_states: tuple[str, ...], state: str, **values: Any
+) -> bool:
+    """The one way a request changes state: conditional on where it stands, decided in the
+    database. True only for the one caller whose change took effect."""
+    result = session.connection().execute(
+        update(_REQUESTS)
+        .where(_REQUESTS.c.id == request_id, _REQUESTS.c.state.in_(from_states))
+        .values(state=state, **values)
+    )
+    return result.rowcount == 1
 
 
 def recent_for_sim(session: Session, iccid: str, limit: int = 5) -> list[SmsRequest]:
