@@ -126,6 +126,12 @@ class Settings(BaseSettings):
         return "live" if has_credentials else "sandbox"
 
 
+def secret_value(value: SecretStr | None) -> str | None:
+    """The plain value of an optional secret setting (only ever handed to the API that needs
+    it, never logged)."""
+    return value.get_secret_value() if value is not None else None
+
+
 def _split_ids(value: str) -> list[str]:
     return [part.strip() for part in value.replace(" ", ",").split(",") if part.strip()]
 

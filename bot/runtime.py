@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.approvals import Approvals
-from bot.config import Settings
+from bot.config import Settings, secret_value
 from bot.portal.client import PortalClient
 from bot.portal.protocol import Credentials
 from bot.portal.sandbox import (
@@ -53,11 +53,6 @@ class Runtime:
         self.close()
 
 
-def _secret(value: object) -> str:
-    get = getattr(value, "get_secret_value", None)
-    return str(get()) if get else ""
-
-
 def start_embedded_sandbox(db: Database) -> SandboxServer:
     """The built-in sandbox portal, knowing the demo SIMs and every SIM in the inventory."""
     with db.session() as session:
@@ -81,9 +76,9 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         log.info("portal: built-in sandbox at %s (nothing is sent)", sandbox.url)
     else:
         credentials = Credentials(
-            _secret(settings.M2M_API_ID),
-            _secret(settings.M2M_USERNAME),
-            _secret(settings.M2M_PASSWORD),
+            secret_value(settings.M2M_API_ID) or "",
+            secret_value(settings.M2M_USERNAME) or "",
+            secret_value(settings.M2M_PASSWORD) or "",
         )
         portal = PortalClient(
             settings.M2M_API_URL,

@@ -24,6 +24,7 @@ from bot.portal.protocol import Credentials, XmlError, build_response, parse_xml
 from bot.sms.binary import check_binary
 from bot.sms.gsm7 import MAX_SEPTETS, count_septets
 from bot.sms.simtypes import BINARY_TYPES, OPEN_USER_GROUP_TYPES, canonical_type
+from bot.wsgi import reply
 
 #: Not a secret: the sandbox is a local simulator and documents its own login.
 SANDBOX_CREDENTIALS = Credentials(
@@ -32,6 +33,7 @@ SANDBOX_CREDENTIALS = Credentials(
     password="sandbox-password",  # noqa: S106
 )
 KPN_QUEUE_LIMIT = 60
+XML = "application/xml"
 
 Fault = Literal["none", "timeout", "500", "non_xml", "malformed", "reset"]
 FAULTS: tuple[Fault, ...] = ("none", "timeout", "500", "non_xml", "malformed", "reset")
@@ -124,9 +126,7 @@ class SandboxPortal:
     # ---- WSGI ---------------------------------------------------------------------------------
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         if environ.get("REQUEST_METHOD") != "POST":
-            return _reply(
-                start_response, "405 Method Not Allowed", b"POST XML here\n", "text/plain"
-            )
+            return reply(start_response, "405 Method Not Allowed", b"POST XML here\n", "text/plain")
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         with self._lock:
@@ -136,16 +136,16 @@ class SandboxPortal:
         fault = self.fault
         if fault == "timeout":
             self._stopping.wait(self.hang_seconds)
-            return _reply(start_response, "504 Gateway Timeout", b"", "text/plain")
+            return reply(start_response, "504 Gateway Timeout", b"", "text/plain")
         if fault == "500":
-            return _reply(start_response, "500 Internal Server Error", b"oops\n", "text/plain")
+            return reply(start_response, "500 Internal Server Error", b"oops\n", "text/plain")
         if fault == "non_xml":
-            return _reply(start_response, "200 OK", b"<html>Service busy</html", "text/html")
+            return reply(start_response, "200 OK", b"<html>Service busy</html", "text/html")
         if fault == "malformed":
-            return _reply(start_response, "200 OK", b"<send_sms_response><api_outcome>succ")
+            return reply(start_response, "200 OK", b"<send_sms_response><api_outcome>succ", XML)
         if fault == "reset":
             raise ConnectionResetError("sandbox fault: connection reset")
-        return _reply(start_response, "200 OK", self.handle(body))
+        return reply(start_response, "200 OK", self.handle(body), XML)
 
     def handle(self, body: bytes) -> bytes:
         """Answer one XML request body."""
@@ -262,16 +262,6 @@ class SandboxPortal:
 
 def _portal_time(moment: datetime) -> str:
     return moment.strftime("%d/%m/%Y %H:%M:%S")
-
-
-def _reply(
-    start_response: StartResponse, status: str, body: bytes, content_type: str = "application/xml"
-) -> list[bytes]:
-    start_response(
-        status,
-        [("Content-Type", f"{content_type}; charset=utf-8"), ("Content-Length", str(len(body)))],
-    )
-    return [body]
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):

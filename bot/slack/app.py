@@ -11,6 +11,7 @@ from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
+from bot.config import secret_value
 from bot.runtime import Runtime
 from bot.slack import actions, approvals, commands, views
 from bot.slack.deps import CONTEXT_KEY, SlackDeps
@@ -24,14 +25,10 @@ class SlackConfigError(Exception):
     pass
 
 
-def _secret(value: Any) -> str | None:
-    return value.get_secret_value() if value is not None else None
-
-
 def build_app(runtime: Runtime, *, group_ttl: float = 60.0) -> tuple[App, SlackDeps]:
     settings = runtime.settings
-    token = _secret(settings.SLACK_BOT_TOKEN)
-    signing_secret = _secret(settings.SLACK_SIGNING_SECRET)
+    token = secret_value(settings.SLACK_BOT_TOKEN)
+    signing_secret = secret_value(settings.SLACK_SIGNING_SECRET)
     if not token:
         raise SlackConfigError("SLACK_BOT_TOKEN: required to run the Slack bot")
     if not signing_secret and settings.SLACK_APP_TOKEN is None:

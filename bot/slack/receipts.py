@@ -16,22 +16,18 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 from lxml import etree
 from sqlalchemy.exc import IntegrityError
 
+from bot.config import secret_value
 from bot.portal.protocol import MAX_XML_BYTES, XmlError, parse_xml
 from bot.slack.deps import SlackDeps
-from bot.slack.notify import Thread
+from bot.slack.flow import thread_of
 from bot.store import audit
-from bot.store.models import DeviceReply, SmsRequest
+from bot.store.models import DeviceReply
 from bot.store.requests import by_sms_uid, latest_with_thread
+from bot.wsgi import reply
 
 log = logging.getLogger(__name__)
 
 _STATUS_FIELDS = ("status", "delivery_status", "state", "sms_status")
-
-
-def _reply(start_response: StartResponse, status: str, text: str) -> list[bytes]:
-    body = text.encode()
-    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
-    return [body]
 
 
 def receipt_status(root: etree._Element) -> str:
@@ -46,8 +42,7 @@ def receipt_status(root: etree._Element) -> str:
 class ReceiptsEndpoint:
     def __init__(self, deps: SlackDeps) -> None:
         self.deps = deps
-        secret = deps.runtime.settings.SMSBOT_RECEIPT_PASSPHRASE
-        self.passphrase = secret.get_secret_value() if secret else None
+        self.passphrase = secret_value(deps.runtime.settings.SMSBOT_RECEIPT_PASSPHRASE)
         if self.passphrase is None:
             log.warning(
                 "SMSBOT_RECEIPT_PASSPHRASE is not set: /portal/receipts accepts unauthenticated "
@@ -56,25 +51,25 @@ class ReceiptsEndpoint:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "POST":
-            return _reply(start_response, "405 Method Not Allowed", "POST XML here")
+            return reply(start_response, "405 Method Not Allowed", "POST XML here")
         length = int(environ.get("CONTENT_LENGTH") or 0)
         if length > MAX_XML_BYTES:
-            return _reply(start_response, "413 Payload Too Large", "too large")
+            return reply(start_response, "413 Payload Too Large", "too large")
         try:
             root = parse_xml(environ["wsgi.input"].read(length))
         except XmlError as exc:
-            return _reply(start_response, "400 Bad Request", str(exc))
+            return reply(start_response, "400 Bad Request", str(exc))
         given = (root.findtext("passphrase") or "").strip()
         if self.passphrase is not None and not hmac.compare_digest(given, self.passphrase):
             log.warning("receipt with a wrong passphrase refused")
-            return _reply(start_response, "403 Forbidden", "wrong passphrase")
+            return reply(start_response, "403 Forbidden", "wrong passphrase")
         if root.tag == "post_delivery_receipt":
             self.delivery_receipt(root)
         elif root.tag == "post_sms":
-            self.device_reply(root)
+            self.devicereply(root)
         else:
             log.info("portal push %s acknowledged and not processed", root.tag)
-        return _reply(start_response, "200 OK", "OK")
+        return reply(start_response, "200 OK", "OK")
 
     def delivery_receipt(self, root: etree._Element) -> None:
         uid = (root.findtext("sms_uid") or "").strip()
@@ -97,12 +92,12 @@ class ReceiptsEndpoint:
                 iccid=req.iccid,
                 details={"sms_uid": uid, "status": status, "api_did": root.get("api_did")},
             )
-            thread = _thread_of(req)
+            thread = thread_of(req)
         if thread is not None:
             icon = ":inbox_tray:" if status == "delivered" else ":information_source:"
             self.deps.notifier.reply(thread, f"{icon} Delivery receipt: *{status}*")
 
-    def device_reply(self, root: etree._Element) -> None:
+    def devicereply(self, root: etree._Element) -> None:
         """An SMS from the device: recorded once, and shown in the thread of the SIM's latest
         request (else nowhere in Slack: it stays in the table and the audit log)."""
         iccid = (root.findtext("iccid") or "").strip()[:22]
@@ -137,7 +132,7 @@ class ReceiptsEndpoint:
                     iccid=iccid,
                     details={"message_text": text[:2000], "timestamp": stamp, "msisdn": msisdn},
                 )
-                thread = _thread_of(req) if req else None
+                thread = thread_of(req) if req else None
         except IntegrityError:
             return  # the same item pushed again: already recorded
         if thread is not None:
@@ -146,9 +141,3 @@ class ReceiptsEndpoint:
                 thread,
                 f":incoming_envelope: Reply from the device ({stamp or 'no time'}):\n{quoted}",
             )
-
-
-def _thread_of(req: SmsRequest) -> Thread | None:
-    if req.slack_channel and req.slack_ts:
-        return Thread(req.slack_channel, req.slack_ts)
-    return None

@@ -25,18 +25,15 @@ from bot.slack.app import SlackConfigError, build_app
 from bot.slack.deps import SlackDeps
 from bot.slack.flow import start_sweeper
 from bot.slack.receipts import ReceiptsEndpoint
+from bot.wsgi import reply
 
 log = logging.getLogger(__name__)
 
 WsgiApp = Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]]
 
 
-def _json(start_response: StartResponse, status: str, payload: dict[str, Any]) -> list[bytes]:
-    body = json.dumps(payload).encode()
-    start_response(
-        status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
-    )
-    return [body]
+def _json_reply(start_response: StartResponse, status: str, payload: dict[str, Any]) -> list[bytes]:
+    return reply(start_response, status, json.dumps(payload), "application/json")
 
 
 class Router:
@@ -52,12 +49,12 @@ class Router:
             with self.deps.db.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:
-            return _json(
+            return _json_reply(
                 start_response,
                 "503 Service Unavailable",
                 {"ok": False, "database": type(exc).__name__},
             )
-        return _json(
+        return _json_reply(
             start_response,
             "200 OK",
             {
