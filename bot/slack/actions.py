@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
@@ -11,7 +10,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.slack import blocks
 from bot.slack.deps import SlackDeps, deps_of
-from bot.slack.parsing import draft_from_view
+from bot.slack.parsing import draft_from_view, view_metadata
 from bot.sms.iccid import normalize_iccid
 from bot.store.inventory import get_sim
 
@@ -36,17 +35,7 @@ def refresh_send_modal(deps: SlackDeps, body: dict[str, Any], client: WebClient)
     if iccid:
         with deps.db.session() as session:
             sim = get_sim(session, iccid)
-    metadata = json.loads(view.get("private_metadata") or "{}")
-    updated = blocks.send_modal(
-        channel_id=metadata.get("channel"),
-        iccid=draft.iccid,
-        message_text=draft.message_text,
-        data_coding=draft.data_coding,
-        origin=draft.origin or "",
-        sms_uid=draft.sms_uid or "",
-        sim=sim,
-        replace=draft.apply_replacements,
-    )
+    updated = blocks.send_modal_for(draft, view_metadata(view).get("channel"), sim)
     try:
         # The hash makes Slack refuse a stale update when the user typed on meanwhile.
         client.views_update(view_id=view["id"], hash=view.get("hash"), view=updated)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
@@ -13,6 +12,7 @@ from bot.approvals import Verdict
 from bot.slack import blocks
 from bot.slack.deps import SlackDeps, deps_of
 from bot.slack.flow import announce_decision, thread_of
+from bot.slack.parsing import view_metadata
 
 
 def register(app: App) -> None:
@@ -62,7 +62,7 @@ def handle_reject_submission(
 ) -> None:
     ack()
     deps = deps_of(context)
-    meta = json.loads(view.get("private_metadata") or "{}")
+    meta = view_metadata(view)
     values = view["state"]["values"]
     reason = ((values.get("reason") or {}).get("reason") or {}).get("value") or None
     deps.later(

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.sms.binary import decode_payload
 from bot.sms.gsm7 import MAX_SEPTETS, count_septets
-from bot.sms.message import SimInfo
+from bot.sms.message import Draft, SimInfo
 from bot.sms.problems import Problem
 
 Block = dict[str, Any]
@@ -227,6 +227,26 @@ def send_modal(
         "private_metadata": json.dumps({"channel": channel_id}),
         "blocks": blocks,
     }
+
+
+def send_modal_for(
+    draft: Draft,
+    channel_id: str | None,
+    sim: SimInfo | None,
+    warnings: list[Problem] | None = None,
+) -> dict[str, Any]:
+    """The send form again, around what the user typed so far."""
+    return send_modal(
+        channel_id=channel_id,
+        iccid=draft.iccid,
+        message_text=draft.message_text,
+        data_coding=draft.data_coding,
+        origin=draft.origin or "",
+        sms_uid=draft.sms_uid or "",
+        sim=sim,
+        warnings=warnings,
+        replace=draft.apply_replacements,
+    )
 
 
 def payload_preview(text: str, coding: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -107,3 +108,12 @@ def draft_from_view(state_values: dict[str, Any]) -> tuple[Draft, bool]:
         apply_replacements="replace" in options,
     )
     return draft, "confirmed" in confirm
+
+
+def view_metadata(view: dict[str, Any]) -> dict[str, Any]:
+    """A modal's private_metadata as a dict ({} when absent or not ours)."""
+    try:
+        data = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -7,7 +7,6 @@ the listener before it acks. The portal call and every Slack message run after t
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -17,21 +16,13 @@ from bot.service import SendCommand
 from bot.slack import blocks
 from bot.slack.deps import deps_of
 from bot.slack.flow import follow_through
-from bot.slack.parsing import draft_from_view
+from bot.slack.parsing import draft_from_view, view_metadata
 
 log = logging.getLogger(__name__)
 
 
 def register(app: App) -> None:
     app.view(blocks.CALLBACK_SEND)(handle_send_submission)
-
-
-def _metadata(view: dict[str, Any]) -> dict[str, Any]:
-    try:
-        data = json.loads(view.get("private_metadata") or "{}")
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _idempotency_key(view: dict[str, Any]) -> str:
@@ -43,7 +34,7 @@ def handle_send_submission(
     ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
 ) -> None:
     deps = deps_of(context)
-    channel = _metadata(view).get("channel")
+    channel = view_metadata(view).get("channel")
     draft, confirmed = draft_from_view(view["state"]["values"])
     submission = deps.service.submit(
         SendCommand(
@@ -70,17 +61,7 @@ def handle_send_submission(
         # Show the warnings in the form, with every value typed so far kept.
         ack(
             response_action="update",
-            view=blocks.send_modal(
-                channel_id=channel,
-                iccid=draft.iccid,
-                message_text=draft.message_text,
-                data_coding=draft.data_coding,
-                origin=draft.origin or "",
-                sms_uid=draft.sms_uid or "",
-                sim=submission.sim,
-                warnings=submission.warnings,
-                replace=draft.apply_replacements,
-            ),
+            view=blocks.send_modal_for(draft, channel, submission.sim, submission.warnings),
         )
     else:
         ack()  # recorded, awaiting approval or a duplicate: the modal closes
