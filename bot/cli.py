@@ -16,8 +16,10 @@ import click
 
 from bot.authz import AuthzInputError, Principal, parse_role
 from bot.config import ConfigError, Settings, load_settings
+from bot.portal.sandbox import DEMO_SIMS, SANDBOX_CREDENTIALS, SandboxServer
 from bot.runtime import Runtime, build_runtime
 from bot.service import Execution, SendCommand, Submission
+from bot.sms.iccid import normalize_iccid
 from bot.sms.message import Draft
 from bot.store import audit
 from bot.store.db import Database
@@ -334,8 +336,6 @@ def can(user: str, iccid: str, groups: tuple[str, ...], channel: str | None, rol
     except AuthzInputError as exc:
         raise Fail(str(exc), EXIT_USAGE) from None
     with _database() as database, database.session() as session:
-        from bot.sms.iccid import normalize_iccid
-
         number = normalize_iccid(iccid)
         sim = get_sim(session, number)
         decision = check_access(
@@ -554,8 +554,6 @@ def audit_verify() -> None:
 )
 def sandbox(host: str, port: int, latency_ms: int, fault: str) -> None:
     """Run the simulated portal as a standalone HTTP server (nothing is ever sent)."""
-    from bot.portal.sandbox import DEMO_SIMS, SANDBOX_CREDENTIALS, SandboxServer
-
     server = SandboxServer(host=host, port=port)
     server.portal.set_fault(fault, latency_ms / 1000)  # type: ignore[arg-type]
     creds = SANDBOX_CREDENTIALS
@@ -574,6 +572,7 @@ def sandbox(host: str, port: int, latency_ms: int, fault: str) -> None:
 @cli.command()
 def serve() -> None:
     """Run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP on HOST:PORT)."""
+    # Imported here: Bolt and the Slack SDK are only needed by this command.
     from bot.slack.server import run
 
     run(_settings())

@@ -42,13 +42,9 @@ def approval_bot(bot: Bot) -> Bot:
 
 
 def click(
-    bot: Bot,
-    action_id: str,
-    request_id: int,
-    user: str,
-    channel: str = "C0APPROVE",
-    client: SlackClient | None = None,
+    client: SlackClient, action_id: str, request_id: int, user: str, channel: str = "C0APPROVE"
 ) -> None:
+    """A signed click on an approval button, as Slack posts it."""
     payload = {
         "type": "block_actions",
         "user": {"id": user, "team_id": "T0001"},
@@ -58,7 +54,8 @@ def click(
         "container": {"type": "message", "channel_id": channel, "message_ts": "1.1"},
         "channel": {"id": channel},
         "message": {"ts": "1.1", "text": "approval"},
-        "response_url": bot.slack.response_url("click"),
+        # Slack always sends one; decisions answer with chat.postEphemeral instead.
+        "response_url": "http://127.0.0.1:9/unused",
         "actions": [
             {
                 "action_id": action_id,
@@ -68,7 +65,7 @@ def click(
             }
         ],
     }
-    response = (client or bot.client).interaction(payload)
+    response = client.interaction(payload)
     assert response.status_code == 200
 
 
@@ -98,7 +95,7 @@ def test_approval_flow_end_to_end(approval_bot: Bot) -> None:
     assert note[0].args["channel"] == "C0NOC"  # in the requester's thread
     assert bot.portal_sends == []
 
-    click(bot, "approve_request", rid, APPROVER)
+    click(bot.client, "approve_request", rid, APPROVER)
     closed = bot.slack.wait_for("chat.update", lambda c: c.args.get("channel") == "C0APPROVE")[0]
     assert "Approved by <@U0APP>" in closed.args["text"]
     assert all(b["block_id"] != "approval_buttons" for b in closed.args["blocks"])
@@ -119,7 +116,7 @@ def test_self_approval_and_non_approvers_are_refused(
     bot = approval_bot
     bot.grant(REQUESTER, role="approver")  # even an approver cannot approve their own request
     rid = request_via_slack(bot)
-    click(bot, "approve_request", rid, clicker)
+    click(bot.client, "approve_request", rid, clicker)
     refusal = bot.slack.wait_for("chat.postEphemeral")[0]
     assert refusal.args["user"] == clicker and words in refusal.args["text"]
     assert bot.events()[-1] == "approver_refused"
@@ -131,7 +128,7 @@ def test_self_approval_and_non_approvers_are_refused(
 def test_reject_asks_for_a_reason(approval_bot: Bot) -> None:
     bot = approval_bot
     rid = request_via_slack(bot)
-    click(bot, "reject_request", rid, APPROVER)
+    click(bot.client, "reject_request", rid, APPROVER)
     modal = bot.slack.wait_for(
         "views.open", lambda c: c.args["view"]["callback_id"] == "reject_request"
     )[0]
@@ -173,7 +170,7 @@ def test_expired_request_says_so_and_cannot_be_approved(approval_bot: Bot) -> No
     assert sweep_expired(bot.deps) == 1
     closed = bot.slack.wait_for("chat.update", lambda c: c.args.get("channel") == "C0APPROVE")[0]
     assert "Expired" in closed.args["text"]
-    click(bot, "approve_request", rid, APPROVER)
+    click(bot.client, "approve_request", rid, APPROVER)
     late = bot.slack.wait_for("chat.postEphemeral")[0]
     assert "already expired" in late.args["text"]
     assert bot.portal_sends == []
@@ -255,12 +252,10 @@ def test_two_processes_twenty_clicks_one_send(
     rid = submission.request.id
 
     barrier = threading.Barrier(20)
-    fake_bot = Bot.__new__(Bot)  # only .slack and .client are used by click()
-    fake_bot.slack = slack
 
     def one(i: int) -> None:
         barrier.wait(timeout=20)
-        click(fake_bot, "approve_request", rid, approvers[i % 4], client=clients[i % 2])
+        click(clients[i % 2], "approve_request", rid, approvers[i % 4])
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
     for t in threads:
@@ -303,7 +298,7 @@ def test_edit_after_approval_is_never_sent_over_slack(approval_bot: Bot) -> None
         )
         import_csv(session, io.StringIO(f"iccid,group\n{MANX},critical\n"), "cli:test")
     rid = request_via_slack(bot, "reboot")
-    click(bot, "approve_request", rid, APPROVER)
+    click(bot.client, "approve_request", rid, APPROVER)
     bot.slack.wait_for(
         "chat.postMessage", lambda c: "approved. Approval 1 of 2" in c.args.get("text", "")
     )
@@ -311,7 +306,7 @@ def test_edit_after_approval_is_never_sent_over_slack(approval_bot: Bot) -> None
         conn.execute(
             text("UPDATE sms_requests SET message_text = 'factory reset' WHERE id = :i"), {"i": rid}
         )
-    click(bot, "approve_request", rid, "U0APP2")
+    click(bot.client, "approve_request", rid, "U0APP2")
     closed = bot.slack.wait_for("chat.update", lambda c: c.args.get("channel") == "C0APPROVE")[0]
     assert "changed after it was made" in closed.args["text"]
     assert bot.portal_sends == []
