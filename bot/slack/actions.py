@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.slack import blocks
+from bot import metrics
 from bot.slack.deps import SlackDeps, deps_of
+from bot.slack.modals import send_modal_for
+from bot.slack.notify import why
 from bot.slack.parsing import draft_from_view, view_metadata
 from bot.sms.iccid import normalize_iccid
 from bot.store.inventory import get_sim
+
+log = logging.getLogger(__name__)
 
 
 def register(app: App) -> None:
@@ -35,10 +40,13 @@ def refresh_send_modal(deps: SlackDeps, body: dict[str, Any], client: WebClient)
     if iccid:
         with deps.db.session() as session:
             sim = get_sim(session, iccid)
-    updated = blocks.send_modal_for(draft, view_metadata(view).get("channel"), sim)
+    updated = send_modal_for(draft, view_metadata(view), sim)
     try:
         # The hash makes Slack refuse a stale update when the user typed on meanwhile.
         client.views_update(view_id=view["id"], hash=view.get("hash"), view=updated)
     except SlackApiError as exc:
-        if exc.response.get("error") != "hash_conflict":
-            raise
+        if why(exc) != "hash_conflict":
+            # The form stays usable (submitting it checks everything); only the live hints
+            # are missing, so this is logged and counted rather than shown.
+            log.warning("views.update of the send form failed: %s", why(exc))
+            metrics.SLACK_UNDELIVERED.labels("modal_refresh").inc()

@@ -9,16 +9,25 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot.approvals import Verdict
-from bot.slack import blocks
+from bot.slack.approval_blocks import APPROVE_ACTION, REJECT_ACTION
 from bot.slack.deps import SlackDeps, deps_of
-from bot.slack.flow import announce_decision, thread_of
+from bot.slack.flow import announce_decision, audience_of, thread_of
+from bot.slack.modals import CALLBACK_REJECT, reject_modal
+from bot.slack.mrkdwn import mention
+from bot.slack.notify import Audience, SlackFailure, why
 from bot.slack.parsing import view_metadata
 
 
 def register(app: App) -> None:
-    app.action(blocks.APPROVE_ACTION)(handle_approve)
-    app.action(blocks.REJECT_ACTION)(handle_reject_click)
-    app.view(blocks.CALLBACK_REJECT)(handle_reject_submission)
+    app.action(APPROVE_ACTION)(handle_approve)
+    app.action(REJECT_ACTION)(handle_reject_click)
+    app.view(CALLBACK_REJECT)(handle_reject_submission)
+
+
+def _clicker(body: dict[str, Any]) -> Audience:
+    """Whoever clicked, reachable in that channel or through the action's response_url."""
+    channel = (body.get("channel") or {}).get("id")
+    return Audience(body["user"]["id"], channel, body.get("response_url"))
 
 
 def _request_id(value: Any) -> int | None:
@@ -30,10 +39,7 @@ def handle_approve(ack: Ack, body: dict[str, Any], context: BoltContext) -> None
     ack()
     deps = deps_of(context)
     action = body["actions"][0]
-    channel = (body.get("channel") or {}).get("id")
-    deps.later(
-        decide, deps, _request_id(action.get("value")), body["user"]["id"], channel, "approve", None
-    )
+    deps.later(decide, deps, _request_id(action.get("value")), _clicker(body), "approve", None)
 
 
 def handle_reject_click(
@@ -42,19 +48,27 @@ def handle_reject_click(
     ack()
     deps = deps_of(context)
     action = body["actions"][0]
-    channel = (body.get("channel") or {}).get("id")
     request_id = _request_id(action.get("value"))
     if request_id is None:
         return
-    deps.later(open_reject_modal, client, body["trigger_id"], request_id, channel, ui=True)
+    deps.later(
+        open_reject_modal, deps, client, body["trigger_id"], request_id, _clicker(body), ui=True
+    )
 
 
 def open_reject_modal(
-    client: WebClient, trigger_id: str, request_id: int, channel: str | None
+    deps: SlackDeps, client: WebClient, trigger_id: str, request_id: int, clicker: Audience
 ) -> None:
-    client.views_open(
-        trigger_id=trigger_id, view=blocks.reject_modal(request_id, {"channel": channel})
-    )
+    try:
+        client.views_open(
+            trigger_id=trigger_id, view=reject_modal(request_id, {"channel": clicker.channel})
+        )
+    except SlackFailure as exc:
+        deps.notifier.ephemeral_first(
+            clicker,
+            f":warning: Slack did not open the reject form ({why(exc)}). Click Reject again; "
+            f"nothing was decided on request #{request_id}.",
+        )
 
 
 def handle_reject_submission(
@@ -65,41 +79,37 @@ def handle_reject_submission(
     meta = view_metadata(view)
     values = view["state"]["values"]
     reason = ((values.get("reason") or {}).get("reason") or {}).get("value") or None
-    deps.later(
-        decide,
-        deps,
-        _request_id(meta.get("request_id")),
-        body["user"]["id"],
-        meta.get("channel"),
-        "reject",
-        reason,
-    )
+    clicker = Audience(body["user"]["id"], meta.get("channel"))
+    deps.later(decide, deps, _request_id(meta.get("request_id")), clicker, "reject", reason)
 
 
 def decide(
     deps: SlackDeps,
     request_id: int | None,
-    user: str,
-    channel: str | None,
+    clicker: Audience,
     verdict: Verdict,
     reason: str | None,
 ) -> None:
-    """Run the core decision and tell everyone concerned."""
+    """Run the core decision and tell everyone concerned. (The core's messages are our own
+    templates around validated ids: they carry no text from users.)"""
     if request_id is None:
+        deps.notifier.ephemeral_first(clicker, ":no_entry: That button does not name a request.")
         return
     decision = deps.runtime.approvals.decide(
-        request_id, deps.principal(user, channel), verdict, reason=reason
+        request_id, deps.principal(clicker.user, clicker.channel), verdict, reason=reason
     )
     if decision.status in ("refused", "already_decided", "not_found"):
-        deps.notifier.ephemeral(channel, user, f":no_entry: {decision.message}")
+        deps.notifier.ephemeral_first(clicker, f":no_entry: {decision.message}")
         return
     if decision.status == "pending":
-        deps.notifier.ephemeral(channel, user, decision.message)
+        deps.notifier.ephemeral_first(clicker, decision.message)
         req = decision.request
         thread = thread_of(req) if req is not None else None
-        if thread is not None and "already" not in decision.message:
+        if req is not None and thread is not None and "already" not in decision.message:
             deps.notifier.reply(
-                thread, f":ballot_box_with_check: <@{user}> approved. {decision.message}"
+                thread,
+                f":ballot_box_with_check: {mention(clicker.user)} approved. {decision.message}",
+                audience_of(req),
             )
         return
     announce_decision(deps, decision)

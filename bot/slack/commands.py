@@ -13,6 +13,9 @@ from bot.authz import AuthzInputError, Principal, Role
 from bot.portal.client import PortalError
 from bot.slack import blocks
 from bot.slack.deps import SlackDeps, deps_of
+from bot.slack.modals import send_modal
+from bot.slack.mrkdwn import channel_link, code, escape, fit_lines, mention, subteam
+from bot.slack.notify import Audience, SlackFailure, why
 from bot.slack.parsing import (
     CommandText,
     parse_command,
@@ -48,44 +51,69 @@ def handle_sms(
     parsed = parse_command(text)
     first = parsed.raw.split(" ", 1)[0] if parsed.raw else ""
     if parsed.subcommand is None and first and not first[0].isdigit():
-        ack(text=f"Unknown subcommand `{plain_text(first)}`.\n\n{blocks.HELP}")
+        unknown = code(plain_text(first)[:40])
+        ack(text=f"Unknown subcommand {unknown}.\n\n{blocks.HELP}")
         return
     if parsed.subcommand == "help":
         ack(text=blocks.HELP)
         return
     ack()
-    channel = body.get("channel_id")
+    asker = Audience(body["user_id"], body.get("channel_id"), body.get("response_url"))
     if parsed.subcommand is None:
-        deps.later(open_send_modal, deps, client, body["trigger_id"], channel, text, ui=True)
+        deps.later(open_send_modal, deps, client, body["trigger_id"], asker, text, ui=True)
     else:
-        deps.later(run_subcommand, deps, parsed, body["user_id"], channel, respond)
+        deps.later(run_subcommand, deps, parsed, asker, respond)
 
 
-def run_subcommand(
-    deps: SlackDeps, parsed: CommandText, user: str, channel: str | None, respond: Respond
-) -> None:
+def run_subcommand(deps: SlackDeps, parsed: CommandText, asker: Audience, respond: Respond) -> None:
     try:
         answer = _SUBCOMMANDS[str(parsed.subcommand)](
-            deps, deps.principal(user, channel), parsed.args
+            deps, deps.principal(asker.user, asker.channel), parsed.args
         )
     except Exception:
         log.exception("/sms %s failed", parsed.subcommand)
         answer = ":warning: Something went wrong; it was logged."
-    respond(text=answer, response_type="ephemeral")
+    try:
+        respond(text=answer, response_type="ephemeral")
+    except (*SlackFailure, ValueError) as exc:
+        # The response_url expired or was used up: the answer still reaches the user.
+        log.info("respond for /sms %s failed (%s)", parsed.subcommand, type(exc).__name__)
+        deps.notifier.tell(Audience(asker.user, asker.channel), answer)
+
+
+#: What to tell the user when Slack will not open the form, by Slack's error.
+_MODAL_FAILURES = {
+    "expired_trigger_id": "Slack waited too long for the form (a /sms can open it for 3 s only)",
+    "exchanged_trigger_id": "this /sms already opened a form",
+    "ratelimited": "Slack is rate-limiting the bot right now",
+}
 
 
 def open_send_modal(
-    deps: SlackDeps, client: WebClient, trigger_id: str, channel: str | None, text: str
+    deps: SlackDeps, client: WebClient, trigger_id: str, asker: Audience, text: str
 ) -> None:
+    """The send form, prefilled from the command; when Slack will not open it, the user is told
+    why and what to do (through the command's response_url)."""
     iccid, message = prefill_from_command(text)
     sim = None
     if iccid:
         with deps.db.session() as session:
             sim = get_sim(session, normalize_iccid(iccid))
-    client.views_open(
-        trigger_id=trigger_id,
-        view=blocks.send_modal(channel_id=channel, iccid=iccid, message_text=message, sim=sim),
-    )
+    metadata = {"channel": asker.channel, "response_url": asker.response_url}
+    try:
+        client.views_open(
+            trigger_id=trigger_id,
+            view=send_modal(metadata=metadata, iccid=iccid, message_text=message, sim=sim),
+        )
+    except SlackFailure as exc:
+        error = why(exc)
+        log.warning("views.open failed: %s", error)
+        reason = _MODAL_FAILURES.get(error, f"Slack refused to open it: {escape(error)}")
+        deps.notifier.tell(
+            asker,
+            f":warning: The send form did not open ({reason}). Nothing was sent. "
+            "Type `/sms` again; if it keeps failing, tell the bot's admins.",
+        )
 
 
 def _refusal(
@@ -107,7 +135,10 @@ def cmd_grant(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
     refusal = _refusal(deps, principal, "grant")
     if refusal:
         return refusal
-    usage = "Usage: `/sms grant @user|@group|#channel <sims> <role> [approval] [expires 30d]`"
+    usage = (
+        "Usage: `/sms grant @user|@group|#channel &lt;sims&gt; &lt;role&gt; [approval] "
+        "[expires 30d]`"
+    )
     if len(args) < 3:
         return usage
     subject, sims, role = subject_id(args[0]), plain_text(args[1]), args[2]
@@ -119,7 +150,7 @@ def cmd_grant(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
         expires = rest[index + 1] if index + 1 < len(rest) else ""
     unknown = [a for a in rest if a not in ("approval", "expires", expires)]
     if unknown:
-        return f":x: unknown option `{unknown[0]}`.\n{usage}"
+        return f":x: unknown option {code(unknown[0][:40])}.\n{usage}"
     try:
         info = grant_or_refuse(
             deps.db,
@@ -131,24 +162,24 @@ def cmd_grant(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
             expires=expires,
         )
     except AuthzInputError as exc:
-        return f":x: {exc}.\n{usage}"
+        return f":x: {escape(str(exc))}.\n{usage}"
     return f":white_check_mark: Grant #{info['grant_id']}: {_grant_line_from(info)}"
 
 
 def _grant_line_from(info: dict[str, object]) -> str:
     subject = str(info["subject"])
-    mention = (
-        f"<!subteam^{subject}>"
+    who = (
+        subteam(subject)
         if subject.startswith("S")
-        else (f"<#{subject}>" if subject[0] in "CG" else f"<@{subject}>")
+        else (channel_link(subject) if subject[:1] in "CG" else mention(subject))
     )
     extras = []
     if info.get("approval_required"):
         extras.append("approval required")
     if info.get("expires_at"):
-        extras.append(f"expires {info['expires_at']}")
+        extras.append(f"expires {escape(str(info['expires_at']))}")
     suffix = f" ({', '.join(extras)})" if extras else ""
-    return f"`{info['role']}` for {mention} on `{info['scope']}`{suffix}"
+    return f"{code(str(info['role']))} for {who} on {code(str(info['scope']))}{suffix}"
 
 
 def cmd_revoke(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
@@ -156,7 +187,7 @@ def cmd_revoke(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
     if refusal:
         return refusal
     if len(args) != 1 or not args[0].lstrip("#").isdigit():
-        return "Usage: `/sms revoke <grant id>` (see `/sms grants`)"
+        return "Usage: `/sms revoke &lt;grant id&gt;` (see `/sms grants`)"
     grant_id = int(args[0].lstrip("#"))
     with deps.db.session() as session:
         revoked = revoke_grant(session, grant_id, principal.user_id)
@@ -172,8 +203,9 @@ def cmd_grants(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
     with deps.db.session() as session:
         rows = [describe(g) for g in list_grants(session)]
     if not rows:
-        return "No grants yet. `/sms grant @user <sims> sender` gives one."
-    return "*Active grants*\n" + "\n".join(f"#{r['grant_id']} {_grant_line_from(r)}" for r in rows)
+        return "No grants yet. `/sms grant @user &lt;sims&gt; sender` gives one."
+    lines = [f"#{r['grant_id']} {_grant_line_from(r)}" for r in rows]
+    return fit_lines(f"*Active grants* ({len(rows)})", lines, " (`smsbot grants` lists all)")
 
 
 def cmd_sims(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
@@ -185,12 +217,12 @@ def cmd_sims(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
     if not sims:
         return "The inventory is empty: `smsbot sims import FILE.csv`."
     lines = [
-        f"`{s.iccid}` {s.label or '-'} · {s.sim_type or 'type unknown'}"
-        f"{' · group ' + s.group_name if s.group_name else ''}{'' if s.active else ' · inactive'}"
-        for s in sims[:50]
+        f"{code(s.iccid)} {escape(s.label or '-')} · {escape(s.sim_type or 'type unknown')}"
+        f"{' · group ' + code(s.group_name) if s.group_name else ''}"
+        f"{'' if s.active else ' · inactive'}"
+        for s in sims
     ]
-    more = f"\n…and {len(sims) - 50} more (`smsbot sims list`)" if len(sims) > 50 else ""
-    return "*SIM inventory*\n" + "\n".join(lines) + more
+    return fit_lines(f"*SIM inventory* ({len(sims)})", lines, " (`smsbot sims list` lists all)")
 
 
 def cmd_audit(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
@@ -201,14 +233,15 @@ def cmd_audit(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
     with deps.db.session() as session:
         rows = audit.query(session, iccid=iccid, limit=15, newest_first=True)
     if not rows:
-        return "No audit entries" + (f" for `{iccid}`." if iccid else ".")
-    title = "*Latest audit entries*" + (f" for `{iccid}`" if iccid else "")
-    return title + "\n" + "\n".join(blocks.audit_line(r) for r in reversed(rows))
+        return "No audit entries" + (f" for {code(iccid)}." if iccid else ".")
+    title = "*Latest audit entries*" + (f" for {code(iccid)}" if iccid else "")
+    lines = [blocks.audit_line(r) for r in reversed(rows)]
+    return fit_lines(title, lines, " (`smsbot audit list` shows them all)")
 
 
 def cmd_status(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
     if not args:
-        return "Usage: `/sms status <iccid>`"
+        return "Usage: `/sms status &lt;iccid&gt;`"
     iccid = normalize_iccid(" ".join(args))
     with deps.db.session() as session:
         sim = get_sim(session, iccid)
@@ -226,18 +259,20 @@ def cmd_status(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
     # The sms_uid ties our requests to the portal's log: for an `unknown` outcome this is
     # the answer to "did it go out?".
     in_portal = {e.sms_uid: e.status for e in portal_log if e.sms_uid}
-    lines = [blocks.sim_line(sim, iccid)]
-    lines += [
+    lines = [
         blocks.request_line(req)
-        + (f" · portal log: *{in_portal[req.sms_uid]}*" if req.sms_uid in in_portal else "")
+        + (f" · portal log: *{escape(in_portal[req.sms_uid])}*" if req.sms_uid in in_portal else "")
         for req in requests
     ] or ["No requests from this bot yet."]
     if unavailable is not None:
-        lines.append(f"Portal SMS log unavailable: {unavailable}")
+        lines.append(f"Portal SMS log unavailable: {escape(unavailable)}")
     else:
         lines.append("*Portal SMS log*" + ("" if portal_log else ": no messages"))
-        lines += [f"{e.sent_timestamp} `{e.sms_uid or '-'}` {e.status}" for e in portal_log]
-    return "\n".join(lines)
+        lines += [
+            f"{escape(e.sent_timestamp or '-')} {code(e.sms_uid or '-')} {escape(e.status or '-')}"
+            for e in portal_log
+        ]
+    return fit_lines(blocks.sim_line(sim, iccid), lines, "")
 
 
 _SUBCOMMANDS = {

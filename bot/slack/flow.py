@@ -10,8 +10,10 @@ import threading
 from bot.approvals import Decision
 from bot.service import Execution
 from bot.slack import blocks
+from bot.slack.approval_blocks import approval_closed, approval_request
 from bot.slack.deps import SlackDeps
-from bot.slack.notify import SlackFailure, Thread, why
+from bot.slack.mrkdwn import channel_link, clip, escape, mention
+from bot.slack.notify import Audience, SlackFailure, Thread, why
 from bot.sms.message import SimInfo
 from bot.store.grants import aware
 from bot.store.inventory import get_sim
@@ -40,21 +42,28 @@ def _parent(req: SmsRequest, sim: SimInfo | None) -> tuple[str, list[blocks.Bloc
     )
 
 
+def audience_of(req: SmsRequest, response_url: str | None = None) -> Audience:
+    """The requester, reachable in the channel where they asked (and the command's
+    response_url while the request is being followed through)."""
+    return Audience(req.requester, req.channel_id, response_url)
+
+
 def follow_through(
-    deps: SlackDeps, req: SmsRequest, sim: SimInfo | None, channel: str | None
+    deps: SlackDeps, req: SmsRequest, sim: SimInfo | None, audience: Audience
 ) -> None:
-    """Post the request message, then send it — or ask for approval — and report in its thread."""
+    """Post the request message, then send it — or ask for approval — and report in its thread
+    (or, where no thread could be posted, to the requester by any route)."""
     text, message_blocks = _parent(req, sim)
-    thread = deps.notifier.start_thread(channel, req.requester, text, message_blocks)
+    thread = deps.notifier.start_thread(audience, text, message_blocks)
     if thread is not None:
         with deps.db.session() as session:
             attach_thread(session, req.id, thread.channel, thread.ts)
         req.slack_channel, req.slack_ts = thread.channel, thread.ts
     if req.state == "awaiting_approval":
-        ask_for_approval(deps, req, sim, thread)
+        ask_for_approval(deps, req, sim, thread, audience)
         return
     execution = deps.service.execute(req.id, req.requester)
-    report_outcome(deps, execution, thread, sim)
+    report_outcome(deps, execution, thread, sim, audience)
 
 
 def _warnings(req: SmsRequest) -> list[str]:
@@ -65,12 +74,16 @@ def _warnings(req: SmsRequest) -> list[str]:
 
 
 def ask_for_approval(
-    deps: SlackDeps, req: SmsRequest, sim: SimInfo | None, thread: Thread | None
+    deps: SlackDeps,
+    req: SmsRequest,
+    sim: SimInfo | None,
+    thread: Thread | None,
+    audience: Audience,
 ) -> None:
     """Post Approve / Reject in the approval channel; tell the requester where it was asked."""
     channel = req.approval_channel
     assert channel is not None  # the pipeline refuses approval requests without a channel
-    text, approval_blocks = blocks.approval_request(req, sim, _warnings(req))
+    text, approval_blocks = approval_request(req, sim, _warnings(req))
     expires = f"{req.expires_at:%H:%M} UTC" if req.expires_at else "-"
     try:
         posted = deps.notifier.client.chat_postMessage(
@@ -78,7 +91,8 @@ def ask_for_approval(
         )
     except SlackFailure as exc:
         note = (
-            f":warning: Approval is needed, but I could not post in <#{channel}> ({why(exc)}): "
+            f":warning: Approval is needed, but I could not post in {channel_link(channel)} "
+            f"({why(exc)}): "
             f"invite me there or ask an admin (`smsbot approvals approve {req.id}`). "
             f"The request expires at {expires}."
         )
@@ -87,17 +101,18 @@ def ask_for_approval(
             attach_approval_message(session, req.id, str(posted["channel"]), str(posted["ts"]))
         needed = f"{req.approvals_needed} approver" + ("s" if req.approvals_needed > 1 else "")
         note = (
-            f":raised_hand: Approval asked in <#{channel}> ({needed}); "
+            f":raised_hand: Approval asked in {channel_link(channel)} ({needed}); "
             f"it expires at {expires}. Nothing is sent until then."
         )
-    if thread is not None:
-        deps.notifier.reply(thread, note)
-    else:
-        deps.notifier.tell_user(req.requester, note)
+    deps.notifier.reply(thread, note, audience)
 
 
 def report_outcome(
-    deps: SlackDeps, execution: Execution, thread: Thread | None, sim: SimInfo | None
+    deps: SlackDeps,
+    execution: Execution,
+    thread: Thread | None,
+    sim: SimInfo | None,
+    audience: Audience,
 ) -> None:
     """The outcome in the thread (or a DM when there is no thread) and the parent's new state."""
     req = execution.request
@@ -114,11 +129,9 @@ def report_outcome(
         approver=req.decided_by if req.decided_by and req.decided_by[:1] in "UW" else None,
         iccid=req.iccid,
     )
-    if thread is None:
-        deps.notifier.tell_user(req.requester, reply)
-        return
-    deps.notifier.reply(thread, reply)
-    update_parent(deps, req, sim, thread)
+    deps.notifier.reply(thread, reply, audience)
+    if thread is not None:
+        update_parent(deps, req, sim, thread)
 
 
 def update_parent(deps: SlackDeps, req: SmsRequest, sim: SimInfo | None, thread: Thread) -> None:
@@ -127,8 +140,8 @@ def update_parent(deps: SlackDeps, req: SmsRequest, sim: SimInfo | None, thread:
 
 
 _DECIDED = {
-    "approved": ":white_check_mark: Approved by <@{who}> at {at} UTC",
-    "declined": ":x: Rejected by <@{who}> at {at} UTC{reason}",
+    "approved": ":white_check_mark: Approved by {who} at {at} UTC",
+    "declined": ":x: Rejected by {who} at {at} UTC{reason}",
     "expired": ":hourglass: Expired at {at} UTC: not sent, it can no longer be approved",
     "requester_refused": ":no_entry: Closed at {at} UTC: {reason}",
 }
@@ -144,27 +157,30 @@ def announce_decision(deps: SlackDeps, decision: Decision) -> None:
         sim = get_sim(session, req.iccid)
     at = aware(req.decided_at) or aware(req.completed_at)
     reason = req.decision_reason or ""
+    reason = escape(clip(reason, 1000))
     line = _DECIDED[decision.status].format(
-        who=req.decided_by or "?",
+        who=mention(req.decided_by) if req.decided_by else "?",
         at=f"{at:%Y-%m-%d %H:%M}" if at else "?",
         reason=f": {reason}" if reason and decision.status == "declined" else reason,
     )
     if req.approval_channel and req.approval_ts:
-        _, original = blocks.approval_request(req, sim, _warnings(req))
+        _, original = approval_request(req, sim, _warnings(req))
         deps.notifier.update(
             Thread(req.approval_channel, req.approval_ts),
             line,
-            blocks.approval_closed(original, line),
+            approval_closed(original, line),
         )
     thread = thread_of(req)
+    audience = audience_of(req)
     if thread is not None:
-        deps.notifier.reply(thread, line)
-        if decision.execution is None:
-            update_parent(deps, req, sim, thread)
+        deps.notifier.reply(thread, line, audience)
     elif decision.execution is None:
-        deps.notifier.tell_user(req.requester, f"Request #{req.id}: {line}")
+        # Without a thread the outcome (which names the approver) is the one message to send.
+        deps.notifier.tell(audience, f"Request #{req.id}: {line}")
+    if thread is not None and decision.execution is None:
+        update_parent(deps, req, sim, thread)
     if decision.execution is not None:
-        report_outcome(deps, decision.execution, thread, sim)
+        report_outcome(deps, decision.execution, thread, sim, audience)
 
 
 def sweep_expired(deps: SlackDeps) -> int:
@@ -180,11 +196,8 @@ def settle_stale(deps: SlackDeps) -> int:
     settled = deps.service.settle_stale_sends()
     for req in settled:
         thread = thread_of(req)
-        text = f":warning: Request #{req.id}: {req.outcome_reason}"
-        if thread is not None:
-            deps.notifier.reply(thread, text)
-        else:
-            deps.notifier.tell_user(req.requester, text)
+        text = f":warning: Request #{req.id}: {escape(req.outcome_reason or 'outcome unknown')}"
+        deps.notifier.reply(thread, text, audience_of(req))
     return len(settled)
 
 

@@ -1,4 +1,9 @@
-"""Posting a request's thread, with fallbacks so the user always learns the outcome."""
+"""Posting to Slack with fallbacks, so the person who asked always hears the outcome.
+
+Routes, in order: the request's thread (or the channel where /sms ran) → a DM → an ephemeral
+message in that channel → the slash command's `response_url`. A message no route could carry is
+logged and counted (`smsbot_slack_undelivered_total`), never dropped silently.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,9 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.webhook import WebhookClient
+
+from bot import metrics
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +26,15 @@ SlackFailure = (SlackApiError, SlackRequestError, OSError)
 class Thread:
     channel: str
     ts: str
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who must hear about a request, and every place they can be reached."""
+
+    user: str
+    channel: str | None = None
+    response_url: str | None = None
 
 
 class Notifier:
@@ -46,49 +63,93 @@ class Notifier:
         return str(response["channel"]["id"])
 
     def start_thread(
-        self, channel: str | None, user_id: str, text: str, blocks: list[dict[str, Any]]
+        self, audience: Audience, text: str, blocks: list[dict[str, Any]]
     ) -> Thread | None:
-        """Post in the channel where /sms ran; where the bot cannot (not a member, a DM, a
-        private channel, archived…) post in a DM with the user instead."""
+        """Post in the channel where /sms ran; where the bot cannot (not a member, a private
+        channel, archived…) post in a DM with the user instead. None when neither works: the
+        caller then tells the user through `tell`."""
+        channel = audience.channel
         if channel and not channel.startswith("D"):
             try:
                 return self._post(channel, text, blocks)
             except SlackFailure as exc:
                 log.info("cannot post in %s (%s); falling back to a DM", channel, why(exc))
         try:
-            return self._post(self.dm_channel(user_id), text, blocks)
+            thread = self._post(self.dm_channel(audience.user), text, blocks)
         except SlackFailure as exc:
-            log.error("cannot reach %s in a DM either: %s", user_id, why(exc))
+            log.warning("cannot reach %s in a DM either: %s", audience.user, why(exc))
             return None
+        if channel and not channel.startswith("D"):
+            metrics.SLACK_FALLBACKS.labels("dm").inc()
+        return thread
 
-    def reply(self, thread: Thread, text: str) -> None:
-        try:
-            self._post(thread.channel, text, thread_ts=thread.ts)
-        except SlackFailure as exc:
-            log.error("thread reply in %s failed: %s", thread.channel, why(exc))
+    def reply(self, thread: Thread | None, text: str, audience: Audience) -> bool:
+        """In the thread; where that fails (or there is none), to the user by any route."""
+        if thread is not None:
+            try:
+                self._post(thread.channel, text, thread_ts=thread.ts)
+                return True
+            except SlackFailure as exc:
+                log.warning("thread reply in %s failed: %s", thread.channel, why(exc))
+        return self.tell(audience, text)
 
-    def update(self, thread: Thread, text: str, blocks: list[dict[str, Any]]) -> None:
+    def update(self, thread: Thread, text: str, blocks: list[dict[str, Any]]) -> bool:
         try:
             self.client.chat_update(channel=thread.channel, ts=thread.ts, text=text, blocks=blocks)
+            return True
         except SlackFailure as exc:
             log.error("updating %s %s failed: %s", thread.channel, thread.ts, why(exc))
+            metrics.SLACK_UNDELIVERED.labels("update").inc()
+            return False
 
-    def ephemeral(self, channel: str | None, user_id: str, text: str) -> None:
-        """Only `user_id` sees it, in `channel`; a DM where that is not possible."""
+    def tell(self, audience: Audience, text: str) -> bool:
+        """A notice for one person: a DM, else ephemeral in their channel, else the command's
+        response_url. False (logged, counted) when no route worked."""
+        try:
+            self._post(self.dm_channel(audience.user), text)
+            return True
+        except SlackFailure as exc:
+            log.info("cannot DM %s (%s); trying the channel", audience.user, why(exc))
+        channel = audience.channel
         if channel and not channel.startswith("D"):
             try:
-                self.client.chat_postEphemeral(channel=channel, user=user_id, text=text)
-                return
+                self.client.chat_postEphemeral(channel=channel, user=audience.user, text=text)
+                metrics.SLACK_FALLBACKS.labels("ephemeral").inc()
+                return True
+            except SlackFailure as exc:
+                log.info("ephemeral in %s failed (%s)", channel, why(exc))
+        if audience.response_url and self.respond(audience.response_url, text):
+            metrics.SLACK_FALLBACKS.labels("response_url").inc()
+            return True
+        log.error("could not tell %s by any route: %.200s", audience.user, text)
+        metrics.SLACK_UNDELIVERED.labels("notice").inc()
+        return False
+
+    def ephemeral_first(self, audience: Audience, text: str) -> bool:
+        """Only the user sees it, in the channel where they clicked; else any route."""
+        channel = audience.channel
+        if channel and not channel.startswith("D"):
+            try:
+                self.client.chat_postEphemeral(channel=channel, user=audience.user, text=text)
+                return True
             except SlackFailure as exc:
                 log.info("ephemeral in %s failed (%s); sending a DM", channel, why(exc))
-        self.tell_user(user_id, text)
+        return self.tell(audience, text)
 
-    def tell_user(self, user_id: str, text: str) -> None:
-        """A direct message (refusals and notices that have no thread)."""
+    @staticmethod
+    def respond(response_url: str, text: str) -> bool:
+        """An ephemeral answer through a `response_url` (valid 30 minutes, 5 uses)."""
         try:
-            self._post(self.dm_channel(user_id), text)
-        except SlackFailure as exc:
-            log.error("cannot DM %s: %s", user_id, why(exc))
+            answer = WebhookClient(response_url, timeout=10).send(
+                text=text, response_type="ephemeral", replace_original=False
+            )
+        except (SlackRequestError, OSError) as exc:
+            log.warning("response_url failed: %s", type(exc).__name__)
+            return False
+        if answer.status_code != 200:
+            log.warning("response_url answered %s: %.200s", answer.status_code, answer.body)
+            return False
+        return True
 
 
 def why(exc: Exception) -> str:

@@ -18,8 +18,10 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.config import secret_value
 from bot.portal.protocol import MAX_XML_BYTES, XmlError, parse_xml
+from bot.slack.blocks import quoted
 from bot.slack.deps import SlackDeps
-from bot.slack.flow import thread_of
+from bot.slack.flow import audience_of, thread_of
+from bot.slack.mrkdwn import clip, escape
 from bot.store import audit
 from bot.store.models import DeviceReply
 from bot.store.requests import by_sms_uid, latest_with_thread
@@ -93,9 +95,11 @@ class ReceiptsEndpoint:
                 details={"sms_uid": uid, "status": status, "api_did": root.get("api_did")},
             )
             thread = thread_of(req)
+            audience = audience_of(req)
         if thread is not None:
             icon = ":inbox_tray:" if status == "delivered" else ":information_source:"
-            self.deps.notifier.reply(thread, f"{icon} Delivery receipt: *{status}*")
+            shown = escape(clip(status, 60))
+            self.deps.notifier.reply(thread, f"{icon} Delivery receipt: *{shown}*", audience)
 
     def devicereply(self, root: etree._Element) -> None:
         """An SMS from the device: recorded once, and shown in the thread of the SIM's latest
@@ -133,11 +137,14 @@ class ReceiptsEndpoint:
                     details={"message_text": text[:2000], "timestamp": stamp, "msisdn": msisdn},
                 )
                 thread = thread_of(req) if req else None
+                audience = audience_of(req) if req else None
         except IntegrityError:
             return  # the same item pushed again: already recorded
-        if thread is not None:
-            quoted = "\n".join(f"> {line}" for line in text.split("\n"))
+        if thread is not None and audience is not None:
+            # The device's words are data: escaped, so a reply cannot ping, mention or link.
             self.deps.notifier.reply(
                 thread,
-                f":incoming_envelope: Reply from the device ({stamp or 'no time'}):\n{quoted}",
+                f":incoming_envelope: Reply from the device ({escape(stamp or 'no time')}):\n"
+                f"{quoted(clip(text, 2000))}",
+                audience,
             )

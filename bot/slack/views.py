@@ -13,16 +13,17 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 
 from bot.service import SendCommand
-from bot.slack import blocks
 from bot.slack.deps import deps_of
 from bot.slack.flow import follow_through
+from bot.slack.modals import CALLBACK_SEND, ERROR_MAX, errors_for_modal, send_modal_for
+from bot.slack.notify import Audience
 from bot.slack.parsing import draft_from_view, view_metadata
 
 log = logging.getLogger(__name__)
 
 
 def register(app: App) -> None:
-    app.view(blocks.CALLBACK_SEND)(handle_send_submission)
+    app.view(CALLBACK_SEND)(handle_send_submission)
 
 
 def _idempotency_key(view: dict[str, Any]) -> str:
@@ -34,7 +35,8 @@ def handle_send_submission(
     ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
 ) -> None:
     deps = deps_of(context)
-    channel = view_metadata(view).get("channel")
+    metadata = view_metadata(view)
+    channel = metadata.get("channel")
     draft, confirmed = draft_from_view(view["state"]["values"])
     submission = deps.service.submit(
         SendCommand(
@@ -47,9 +49,12 @@ def handle_send_submission(
     )
     status = submission.status
     if status == "invalid":
-        ack(response_action="errors", errors=blocks.errors_for_modal(submission.errors))
+        ack(response_action="errors", errors=errors_for_modal(submission.errors))
     elif status == "denied":
-        ack(response_action="errors", errors={"iccid": f"Not sent: {submission.reason}"[:1900]})
+        ack(
+            response_action="errors",
+            errors={"iccid": f"Not sent: {submission.reason}"[:ERROR_MAX]},
+        )
     elif status == "needs_confirmation" and any(
         b.get("block_id") == "confirm" for b in view.get("blocks", [])
     ):
@@ -61,7 +66,7 @@ def handle_send_submission(
         # Show the warnings in the form, with every value typed so far kept.
         ack(
             response_action="update",
-            view=blocks.send_modal_for(draft, channel, submission.sim, submission.warnings),
+            view=send_modal_for(draft, metadata, submission.sim, submission.warnings),
         )
     else:
         ack()  # recorded, awaiting approval or a duplicate: the modal closes
@@ -69,4 +74,5 @@ def handle_send_submission(
         # or a retry (even to another bot process) finds the idempotency key taken and is a
         # `duplicate`, so nothing is posted or sent twice.
         if status in ("recorded", "awaiting_approval") and submission.request is not None:
-            deps.later(follow_through, deps, submission.request, submission.sim, channel)
+            audience = Audience(body["user"]["id"], channel, metadata.get("response_url"))
+            deps.later(follow_through, deps, submission.request, submission.sim, audience)

@@ -220,7 +220,9 @@ def command_refusal(
     granters = who_can_grant(session, admins)
     ask = ", ".join(f"<@{u}>" for u in granters) if granters else "an smsbot admin"
     needed = " or ".join(f"`{r}`" for r in roles)
-    where = "over all SIMs" if iccid == "*" else f"for SIM `{iccid}`"
+    # Only a well-formed ICCID is repeated back: the text goes to Slack and terminals.
+    shown = f"SIM `{iccid}`" if iccid.isascii() and iccid.isdigit() else "this SIM"
+    where = "over all SIMs" if iccid == "*" else f"for {shown}"
     return f"`{command}` needs the {needed} role {where}; ask {ask}."
 
 

@@ -32,7 +32,6 @@ class Bot:
     client: SlackClient
     base: str
     deps: SlackDeps
-    deps: SlackDeps
 
     @property
     def portal_sends(self) -> list[Any]:
@@ -52,6 +51,7 @@ class Bot:
         response = self.client.command(text, user=user, channel=channel)
         assert response.status_code == 200
         call = self.slack.wait_for("views.open", count=before + 1)[-1]
+        assert call.ok, call.answer
         # Slack gives every opened modal its own id: submissions of this one carry it.
         call.args["view"].setdefault("id", f"V{before + 1:05d}")
         return call
@@ -139,6 +139,8 @@ def running_bot(db_url: str, **overrides: Any) -> Iterator[Bot]:
     client = SlackClient(f"{base}/slack/events", SECRET)
     try:
         yield Bot(runtime, server, slack, client, base, deps)
+        # The stand-in is as strict as Slack: a payload it refused would have failed for real.
+        assert slack.payload_refusals() == [], slack.payload_refusals()
     finally:
         client.close()
         server.stop()

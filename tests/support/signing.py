@@ -11,6 +11,8 @@ from urllib.parse import urlencode
 
 import httpx
 
+from tests.support import slack_rules
+
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
     base = b"v0:" + timestamp.encode() + b":" + body
@@ -56,6 +58,16 @@ def interaction_body(payload: dict[str, Any]) -> bytes:
     return urlencode({"payload": json.dumps(payload)}).encode()
 
 
+def _json_ack(response: httpx.Response) -> dict[str, Any] | None:
+    if response.status_code != 200 or not response.content:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return {"text": response.text}  # Bolt acks a command's plain text as is
+    return body if isinstance(body, dict) else None
+
+
 class SlackClient:
     """Posts signed requests to the app's /slack/events over real HTTP."""
 
@@ -76,10 +88,21 @@ class SlackClient:
         return self.http.post(self.url, content=body, headers=headers)
 
     def command(self, text: str, *, user: str, channel: str = "C0NOC", **kw: Any) -> httpx.Response:
-        return self.post(command_body(text, user=user, channel=channel, **kw))
+        response = self.post(command_body(text, user=user, channel=channel, **kw))
+        body = _json_ack(response)
+        if body is not None:
+            # Slack shows a command's ack as a message: it must pass the message rules.
+            refused = slack_rules.check_message(body)
+            assert refused is None, f"Slack would refuse this ack: {refused}"
+        return response
 
     def interaction(self, payload: dict[str, Any], **kw: Any) -> httpx.Response:
-        return self.post(interaction_body(payload), **kw)
+        response = self.post(interaction_body(payload), **kw)
+        body = _json_ack(response)
+        if body is not None and payload.get("type") == "view_submission":
+            problems = slack_rules.check_view_ack(body, payload.get("view"))
+            assert not problems, f"Slack would refuse this ack: {problems}"
+        return response
 
     def close(self) -> None:
         self.http.close()

@@ -1,6 +1,12 @@
 """A Slack Web API stand-in: a real HTTP server on 127.0.0.1 that records every call and answers
 like Slack (`ok`, `ts`, `channel`, errors such as `not_in_channel`). It also serves response_url
-posts at /response/<name>."""
+posts at /response/<name>.
+
+It is at least as strict as Slack: every view and message is checked with `tests.support.
+slack_rules` (slack_sdk's models plus the documented limits) and refused with Slack's error shape
+(`invalid_arguments` / `invalid_blocks` with `response_metadata.messages`, `msg_too_long`). Faults
+are injected per method (`fail`), per channel (`not_in_channel`, `archived`, `missing_channels`)
+and per trigger (`expired_triggers`); `ratelimited` answers HTTP 429 with `Retry-After`."""
 
 from __future__ import annotations
 
@@ -14,12 +20,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlparse
 
+from tests.support import slack_rules
+
+#: Errors that mean "the payload was malformed": the bot must never cause them.
+PAYLOAD_ERRORS = frozenset({"invalid_arguments", "invalid_blocks", "msg_too_long", "no_text"})
+
 
 @dataclass
 class Call:
     method: str
     args: dict[str, Any]
     token: str | None
+    answer: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.answer.get("ok"))
 
 
 @dataclass
@@ -31,6 +47,16 @@ class SlackState:
     usergroups: dict[str, list[str]] = field(default_factory=dict)
     #: Users whose DM cannot be opened.
     no_dm: set[str] = field(default_factory=set)
+    #: Archived channels (posting fails with is_archived) and ones that do not exist for the bot
+    #: (private channels it is not in: channel_not_found).
+    archived: set[str] = field(default_factory=set)
+    missing_channels: set[str] = field(default_factory=set)
+    #: trigger_ids Slack no longer accepts (older than 3 s): views.open → expired_trigger_id.
+    expired_triggers: set[str] = field(default_factory=set)
+    #: method → errors to answer with, one per call, before answering normally again.
+    fail: dict[str, list[str]] = field(default_factory=dict)
+    #: Every refusal the stand-in gave (method, error, messages): tests assert on it.
+    refusals: list[tuple[str, str, list[str]]] = field(default_factory=list)
 
 
 def _decode(value: Any) -> Any:
@@ -71,11 +97,26 @@ class SlackStandIn:
                 path = parsed.path.strip("/")
                 method = path.split("/")[-1] if not path.startswith("response/") else path
                 answer = stand_in.answer(method, args)
+                status = 200
+                if answer.get("error") == "ratelimited":
+                    status = 429
+                elif method.startswith("response/") and not answer.get("ok"):
+                    status = 400
                 with stand_in._cond:
-                    stand_in.state.calls.append(Call(method, args, token))
+                    if not answer.get("ok"):
+                        stand_in.state.refusals.append(
+                            (
+                                method,
+                                str(answer.get("error")),
+                                answer.get("response_metadata", {}).get("messages", []),
+                            )
+                        )
+                    stand_in.state.calls.append(Call(method, args, token, answer))
                     stand_in._cond.notify_all()
                 body = json.dumps(answer).encode()
-                self.send_response(200)
+                self.send_response(status)
+                if status == 429:
+                    self.send_header("Retry-After", "1")
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -111,6 +152,12 @@ class SlackStandIn:
 
     def answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         s = self.state
+        injected = s.fail.get(method)
+        if injected:
+            return {"ok": False, "error": injected.pop(0)}
+        refused = self._refusal(method, args)
+        if refused is not None:
+            return refused
         if method == "auth.test":
             return {
                 "ok": True,
@@ -126,8 +173,6 @@ class SlackStandIn:
             return {"ok": True, "view": {**view, "id": view_id, "hash": f"h{view_id}"}}
         if method == "chat.postMessage":
             channel = str(args.get("channel"))
-            if channel in s.not_in_channel:
-                return {"ok": False, "error": "not_in_channel"}
             return {
                 "ok": True,
                 "channel": channel,
@@ -152,10 +197,59 @@ class SlackStandIn:
             return {"ok": True}
         return {"ok": False, "error": "unknown_method"}
 
+    def _refusal(self, method: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        """What Slack refuses before doing anything: bad payloads and unusable channels."""
+        s = self.state
+        if method in ("views.open", "views.update", "views.push"):
+            if method != "views.update" and not args.get("trigger_id"):
+                return {"ok": False, "error": "invalid_arguments"}
+            if method == "views.update" and not (args.get("view_id") or args.get("external_id")):
+                return {"ok": False, "error": "invalid_arguments"}
+            if args.get("trigger_id") in s.expired_triggers:
+                return {"ok": False, "error": "expired_trigger_id"}
+            problems = slack_rules.check_view(args.get("view"))
+            if problems:
+                return {
+                    "ok": False,
+                    "error": "invalid_arguments",
+                    "response_metadata": {"messages": problems},
+                }
+            return None
+        if method in ("chat.postMessage", "chat.update", "chat.postEphemeral") or (
+            method.startswith("response/")
+        ):
+            channel = str(args.get("channel"))
+            if not method.startswith("response/"):
+                if channel in s.missing_channels or not args.get("channel"):
+                    return {"ok": False, "error": "channel_not_found"}
+                if channel in s.archived:
+                    return {"ok": False, "error": "is_archived"}
+                if channel in s.not_in_channel:
+                    return {"ok": False, "error": "not_in_channel"}
+            checked = slack_rules.check_message(args)
+            if checked is not None:
+                error, messages = checked
+                answer: dict[str, Any] = {"ok": False, "error": error}
+                if messages:
+                    answer["response_metadata"] = {"messages": messages}
+                return answer
+        return None
+
     # ---- reading what was called -------------------------------------------------------------
-    def calls(self, method: str | None = None) -> list[Call]:
+    def calls(self, method: str | None = None, *, refused: bool | None = False) -> list[Call]:
+        """Calls of `method` (all methods when None) that Slack took; `refused=True`: the ones it
+        refused; None: both."""
         with self._cond:
-            return [c for c in self.state.calls if method is None or c.method == method]
+            return [
+                c
+                for c in self.state.calls
+                if (method is None or c.method == method) and (refused is None or refused != c.ok)
+            ]
+
+    def payload_refusals(self) -> list[tuple[str, str, list[str]]]:
+        """Refusals for a malformed payload (never expected from the bot)."""
+        with self._cond:
+            return [r for r in self.state.refusals if r[1] in PAYLOAD_ERRORS]
 
     def wait_for(
         self,
@@ -163,12 +257,18 @@ class SlackStandIn:
         predicate: Callable[[Call], bool] = lambda c: True,
         timeout: float = 10.0,
         count: int = 1,
+        refused: bool | None = False,
     ) -> list[Call]:
-        """Wait until `count` calls of `method` match `predicate` (a condition with a deadline)."""
+        """Wait until `count` calls of `method` match `predicate` (a condition with a deadline);
+        only calls Slack took count, unless `refused` says otherwise (as in `calls`)."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                found = [c for c in self.state.calls if c.method == method and predicate(c)]
+                found = [
+                    c
+                    for c in self.state.calls
+                    if c.method == method and (refused is None or refused != c.ok) and predicate(c)
+                ]
                 if len(found) >= count:
                     return found
                 remaining = deadline - time.monotonic()

@@ -1,0 +1,72 @@
+"""Pure builders of the approval message: the exact request and Approve / Reject."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.slack.blocks import Block, context, md, payload_block, section
+from bot.slack.mrkdwn import clip, code, escape, mention
+from bot.sms.message import SimInfo
+
+APPROVE_ACTION = "approve_request"
+REJECT_ACTION = "reject_request"
+
+
+def approval_request(req: Any, sim: SimInfo | None, warnings: list[str]) -> tuple[str, list[Block]]:
+    """The message in the approval channel: the exact request and Approve / Reject."""
+    label = escape(sim.label) if sim and sim.label else "SIM"
+    kind = escape(sim.sim_type) if sim and sim.sim_type else "type unknown"
+    fields = [
+        f"*Requester*\n{mention(req.requester)}",
+        f"*SIM*\n{label} · {kind}\n{code(req.iccid)}",
+        f"*Coding*\n{escape(req.data_coding)}",
+        f"*Origin*\n{code(req.origin) if req.origin else 'default'}",
+        f"*Approvals needed*\n{req.approvals_needed}",
+        f"*Expires*\n{req.expires_at:%Y-%m-%d %H:%M} UTC" if req.expires_at else "*Expires*\n-",
+    ]
+    blocks: list[Block] = [
+        section(
+            "approval_head",
+            f":raised_hand: *Approval needed* for SMS request #{req.id} "
+            f"(sms_uid {code(req.sms_uid)}). The exact message:",
+        ),
+        payload_block("approval_payload", req.message_text, req.data_coding),
+        {
+            "type": "section",
+            "block_id": "approval_fields",
+            "fields": [md(clip(f, 2000)) for f in fields],
+        },
+    ]
+    if warnings:
+        blocks.append(
+            context("approval_warnings", ":warning: " + " · ".join(escape(w) for w in warnings))
+        )
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": "approval_buttons",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": APPROVE_ACTION,
+                    "style": "primary",
+                    "text": {"type": "plain_text", "text": "Approve", "emoji": True},
+                    "value": str(req.id),
+                },
+                {
+                    "type": "button",
+                    "action_id": REJECT_ACTION,
+                    "style": "danger",
+                    "text": {"type": "plain_text", "text": "Reject", "emoji": True},
+                    "value": str(req.id),
+                },
+            ],
+        }
+    )
+    return f"Approval needed for SMS request #{req.id} by {mention(req.requester)}", blocks
+
+
+def approval_closed(original: list[Block], verdict_line: str) -> list[Block]:
+    """The approval message after the decision: the buttons replaced by who decided and when."""
+    kept = [b for b in original if b.get("block_id") != "approval_buttons"]
+    return [*kept, context("approval_decision", verdict_line)]

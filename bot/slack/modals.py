@@ -1,0 +1,257 @@
+"""Pure builders of the modals: the send form and the reject-reason form."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.slack.blocks import TEXT_MAX, Block, context, plain, section, sim_line
+from bot.slack.mrkdwn import code, escape, fit_lines
+from bot.sms.binary import decode_payload
+from bot.sms.gsm7 import MAX_SEPTETS, count_septets
+from bot.sms.message import Draft, SimInfo
+from bot.sms.problems import Problem
+
+CALLBACK_SEND = "send_sms"
+CALLBACK_REJECT = "reject_request"
+#: Slack's limits for what we put in modals (option text 75, error text kept well under 2000).
+MESSAGE_MAX_LENGTH = 3000
+ICCID_MAX_LENGTH = 40
+ERROR_MAX = 1900
+
+
+def counter_line(text: str, coding: str, cut_from: int | None = None) -> str:
+    """What counts against the limits, shown under the message field."""
+    if coding == "binary":
+        data = decode_payload(text)
+        size = f"{len(data)}/120 bytes" if data is not None else "not valid base64 yet"
+        line = f"{len(text)}/160 base64 characters · {size}"
+    else:
+        count = count_septets(text)
+        doubles = (
+            " · " + " ".join(code(c) for c in count.double_chars) + " count as two"
+            if count.double_chars
+            else ""
+        )
+        line = f"{count.septets}/{MAX_SEPTETS} septets{doubles}"
+    if cut_from is not None:
+        line += (
+            f" · :warning: the text after `/sms` was {cut_from} characters; the form holds "
+            f"the first {MESSAGE_MAX_LENGTH}"
+        )
+    return line
+
+
+def _text_input(
+    block_id: str,
+    label: str,
+    value: str,
+    *,
+    max_length: int,
+    optional: bool = False,
+    multiline: bool = False,
+    hint: str | None = None,
+    dispatch: str | None = None,
+) -> Block:
+    element: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": block_id,
+        "multiline": multiline,
+        "max_length": max_length,
+    }
+    if value:
+        # Slack refuses a view whose initial value is longer than the input allows.
+        element["initial_value"] = value[:max_length]
+    if dispatch:
+        element["dispatch_action_config"] = {"trigger_actions_on": [dispatch]}
+    block: Block = {
+        "type": "input",
+        "block_id": block_id,
+        "label": plain(label),
+        "optional": optional,
+        "element": element,
+    }
+    if dispatch:
+        block["dispatch_action"] = True
+    if hint:
+        block["hint"] = plain(hint)
+    return block
+
+
+_REPLACE_OPTION = {
+    "text": plain("Replace unsupported characters (you confirm the result)"),
+    "value": "replace",
+}
+_CODING_OPTIONS = [
+    {"text": plain("Text (GSM 7-bit)"), "value": "default"},
+    {"text": plain("Binary (base64, Multinet KPN C)"), "value": "binary"},
+]
+
+
+def send_modal(
+    *,
+    metadata: dict[str, Any],
+    iccid: str = "",
+    message_text: str = "",
+    data_coding: str = "default",
+    origin: str = "",
+    sms_uid: str = "",
+    sim: SimInfo | None = None,
+    warnings: list[Problem] | None = None,
+    replace: bool = False,
+) -> dict[str, Any]:
+    """The send form. Input block ids are the SPEC's names; values typed so far are kept by
+    Slack on update because block and action ids never change. `metadata` (the channel, the
+    command's response_url) travels in private_metadata."""
+    cut_from = len(message_text) if len(message_text) > MESSAGE_MAX_LENGTH else None
+    message_text = message_text[:MESSAGE_MAX_LENGTH]
+    selected = _CODING_OPTIONS[1] if data_coding == "binary" else _CODING_OPTIONS[0]
+    blocks: list[Block] = [
+        _text_input(
+            "iccid",
+            "ICCID",
+            iccid,
+            dispatch="on_enter_pressed",
+            max_length=ICCID_MAX_LENGTH,
+            hint="18–22 digits; spaces and dashes are fine. Press Enter to check the SIM.",
+        ),
+        context("sim_info", sim_line(sim, iccid)),
+        _text_input(
+            "message_text",
+            "Message",
+            message_text,
+            multiline=True,
+            dispatch="on_character_entered",
+            max_length=MESSAGE_MAX_LENGTH,
+        ),
+        context("counter", counter_line(message_text, data_coding, cut_from)),
+        {
+            "type": "input",
+            "block_id": "data_coding",
+            "label": plain("Data coding"),
+            "element": {
+                "type": "static_select",
+                "action_id": "data_coding",
+                "options": _CODING_OPTIONS,
+                "initial_option": selected,
+            },
+        },
+        _text_input(
+            "origin",
+            "Origin number",
+            origin,
+            optional=True,
+            max_length=32,
+            hint="Manx Telecom SIMs only; digits, e.g. 447890123456.",
+        ),
+        _text_input(
+            "sms_uid",
+            "SMS uid",
+            sms_uid,
+            optional=True,
+            max_length=32,
+            hint="Up to 12 letters/digits to trace the message; empty = generated.",
+        ),
+        {
+            "type": "input",
+            "block_id": "options",
+            "optional": True,
+            "label": plain("Options"),
+            "element": {
+                "type": "checkboxes",
+                "action_id": "options",
+                "options": [_REPLACE_OPTION],
+                **({"initial_options": [_REPLACE_OPTION]} if replace else {}),
+            },
+        },
+    ]
+    if warnings:
+        listed = fit_lines(
+            ":warning: *Check before sending*",
+            [f"• {escape(p.message)}" for p in warnings],
+            "",
+            budget=TEXT_MAX,
+        )
+        blocks.append(section("warnings", listed))
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": "confirm",
+                "label": plain("Confirm"),
+                "element": {
+                    "type": "checkboxes",
+                    "action_id": "confirm",
+                    "options": [
+                        {
+                            "text": plain("I have checked the warnings: send it"),
+                            "value": "confirmed",
+                        }
+                    ],
+                },
+            }
+        )
+    return {
+        "type": "modal",
+        "callback_id": CALLBACK_SEND,
+        "title": plain("Send SMS"),
+        "submit": plain("Send"),
+        "close": plain("Cancel"),
+        "private_metadata": json.dumps(metadata),
+        "blocks": blocks,
+    }
+
+
+def send_modal_for(
+    draft: Draft,
+    metadata: dict[str, Any],
+    sim: SimInfo | None,
+    warnings: list[Problem] | None = None,
+) -> dict[str, Any]:
+    """The send form again, around what the user typed so far."""
+    return send_modal(
+        metadata=metadata,
+        iccid=draft.iccid,
+        message_text=draft.message_text,
+        data_coding=draft.data_coding,
+        origin=draft.origin or "",
+        sms_uid=draft.sms_uid or "",
+        sim=sim,
+        warnings=warnings,
+        replace=draft.apply_replacements,
+    )
+
+
+def errors_for_modal(problems: list[Problem]) -> dict[str, str]:
+    """`response_action: errors` map: one message per input block (several joined)."""
+    field_to_block = {"request": "message_text"}
+    out: dict[str, str] = {}
+    for problem in problems:
+        block = field_to_block.get(problem.field, problem.field)
+        out[block] = f"{out[block]} {problem.message}" if block in out else problem.message
+    return {k: v[:ERROR_MAX] for k, v in out.items()}
+
+
+def reject_modal(request_id: int, metadata: dict[str, Any]) -> dict[str, Any]:
+    """Reject asks for an optional reason."""
+    return {
+        "type": "modal",
+        "callback_id": CALLBACK_REJECT,
+        "title": plain("Reject SMS request"),
+        "submit": plain("Reject"),
+        "close": plain("Cancel"),
+        "private_metadata": json.dumps({"request_id": request_id, **metadata}),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "reason",
+                "optional": True,
+                "label": plain(f"Why reject request #{request_id}? (shown to the requester)"),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "reason",
+                    "multiline": True,
+                    "max_length": 500,
+                },
+            }
+        ],
+    }

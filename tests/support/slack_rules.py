@@ -1,0 +1,208 @@
+"""Slack's own rules for what the bot sends, so the stand-in refuses what Slack refuses.
+
+Each payload is rebuilt with `slack_sdk.models` (`View(**view).to_dict()` and
+`Block.parse(b).to_dict()` run every nested validator) and then checked against the documented
+limits the models do not enforce. A key the models drop is a key Slack does not know: refused
+too. Problems come back in Slack's shape — `[ERROR] <what> [json-pointer:/path]` — to go in
+`response_metadata.messages`.
+
+Limits (api.slack.com/reference/block-kit): text objects 1–3000 characters; section fields ≤ 10
+of ≤ 2000; option text ≤ 75 and value ≤ 150; button text ≤ 75 and value ≤ 2000; input label ≤ 2000;
+`plain_text_input` `max_length` ≤ 3000 and `initial_value` no longer than it; ≤ 100 blocks in a
+view, ≤ 50 in a message; block ids unique; a modal with inputs needs `submit`; message `text`
+≤ 40,000 characters (`msg_too_long`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+VIEW_BLOCKS_MAX = 100
+MESSAGE_BLOCKS_MAX = 50
+TEXT_OBJECT_MAX = 3000
+FIELD_MAX = 2000
+MESSAGE_TEXT_MAX = 40_000
+INPUT_MAX_LENGTH = 3000
+
+
+def _error(what: str, pointer: str) -> str:
+    return f"[ERROR] {what} [json-pointer:{pointer}]"
+
+
+def _dropped_keys(given: Any, rebuilt: Any, pointer: str) -> list[str]:
+    """Keys in `given` the model did not keep: unknown to Slack (or empty where not allowed)."""
+    problems: list[str] = []
+    if isinstance(given, dict) and isinstance(rebuilt, dict):
+        for key, value in given.items():
+            if key not in rebuilt:
+                problems.append(_error(f"unknown or empty field `{key}`", f"{pointer}/{key}"))
+            else:
+                problems += _dropped_keys(value, rebuilt[key], f"{pointer}/{key}")
+    elif isinstance(given, list) and isinstance(rebuilt, list) and len(given) == len(rebuilt):
+        for i, (a, b) in enumerate(zip(given, rebuilt, strict=True)):
+            problems += _dropped_keys(a, b, f"{pointer}/{i}")
+    return problems
+
+
+def _walk_limits(node: Any, pointer: str) -> list[str]:
+    """The documented limits the models leave out, anywhere in a block tree."""
+    problems: list[str] = []
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            problems += _walk_limits(item, f"{pointer}/{i}")
+        return problems
+    if not isinstance(node, dict):
+        return problems
+    kind = node.get("type")
+    if kind in ("plain_text", "mrkdwn"):
+        text = node.get("text")
+        if not isinstance(text, str) or not 1 <= len(text) <= TEXT_OBJECT_MAX:
+            size = len(text) if isinstance(text, str) else "no"
+            problems.append(
+                _error(f"text must be 1–{TEXT_OBJECT_MAX} characters, got {size}", pointer)
+            )
+    if kind == "section":
+        for i, field in enumerate(node.get("fields") or []):
+            if len(str(field.get("text", ""))) > FIELD_MAX:
+                problems.append(
+                    _error(f"must be less than {FIELD_MAX + 1} characters", f"{pointer}/fields/{i}")
+                )
+    if kind == "plain_text_input":
+        max_length = node.get("max_length")
+        if max_length is not None and not 1 <= int(max_length) <= INPUT_MAX_LENGTH:
+            problems.append(_error(f"max_length must be 1–{INPUT_MAX_LENGTH}", pointer))
+        initial = node.get("initial_value")
+        limit = min(int(max_length or INPUT_MAX_LENGTH), INPUT_MAX_LENGTH)
+        if isinstance(initial, str) and len(initial) > limit:
+            problems.append(
+                _error(
+                    f"initial_value is {len(initial)} characters, longer than max_length {limit}",
+                    f"{pointer}/initial_value",
+                )
+            )
+    if kind == "rich_text":
+        problems += _rich_text(node, pointer)
+    for key, value in node.items():
+        if isinstance(value, dict | list):
+            problems += _walk_limits(value, f"{pointer}/{key}")
+    return problems
+
+
+def _rich_text(node: dict[str, Any], pointer: str) -> list[str]:
+    problems: list[str] = []
+    for i, section in enumerate(node.get("elements") or []):
+        for j, element in enumerate(section.get("elements") or []):
+            if element.get("type") == "text" and not element.get("text"):
+                problems.append(
+                    _error("text must not be empty", f"{pointer}/elements/{i}/elements/{j}")
+                )
+    return problems
+
+
+def _unique_block_ids(blocks: list[Any], pointer: str) -> list[str]:
+    seen: set[str] = set()
+    problems: list[str] = []
+    for i, block in enumerate(blocks):
+        block_id = block.get("block_id") if isinstance(block, dict) else None
+        if block_id is None:
+            continue
+        if block_id in seen:
+            problems.append(_error(f"duplicate block_id `{block_id}`", f"{pointer}/{i}/block_id"))
+        seen.add(block_id)
+    return problems
+
+
+def check_blocks(blocks: Any, pointer: str, max_blocks: int) -> list[str]:
+    """Every block as Slack would check it; [] when all is well."""
+    if not isinstance(blocks, list):
+        return [_error("must be an array", pointer)]
+    problems: list[str] = []
+    if len(blocks) > max_blocks:
+        problems.append(_error(f"must be less than {max_blocks + 1} items", pointer))
+    for i, block in enumerate(blocks):
+        here = f"{pointer}/{i}"
+        parsed = Block.parse(block) if isinstance(block, dict) else None
+        if parsed is None:
+            problems.append(_error("unknown or missing block type", here))
+            continue
+        try:
+            rebuilt = parsed.to_dict()
+        except SlackObjectFormationError as exc:
+            problems.append(_error(str(exc), here))
+            continue
+        problems += _dropped_keys(block, rebuilt, here)
+    problems += _walk_limits(blocks, pointer)
+    problems += _unique_block_ids(blocks, pointer)
+    return problems
+
+
+def check_view(view: Any, pointer: str = "/view") -> list[str]:
+    """A modal or App Home view, as `views.open|update|push` and `response_action` check it."""
+    if not isinstance(view, dict):
+        return [_error("must be an object", pointer)]
+    problems: list[str] = []
+    try:
+        rebuilt = View(**view).to_dict()
+    except (SlackObjectFormationError, TypeError) as exc:
+        problems.append(_error(str(exc), pointer))
+    else:
+        top = {k: v for k, v in view.items() if k != "blocks"}
+        problems += _dropped_keys(top, rebuilt, pointer)
+    blocks = view.get("blocks")
+    problems += check_blocks(blocks, f"{pointer}/blocks", VIEW_BLOCKS_MAX)
+    has_inputs = isinstance(blocks, list) and any(
+        isinstance(b, dict) and b.get("type") == "input" for b in blocks
+    )
+    if view.get("type") == "modal" and has_inputs and not view.get("submit"):
+        problems.append(_error("submit is required when an input block is present", pointer))
+    return problems
+
+
+def check_message(args: dict[str, Any]) -> tuple[str, list[str]] | None:
+    """A message body (chat.postMessage/update/postEphemeral, response_url, a command's ack):
+    None when Slack would take it, else (error, messages)."""
+    text, blocks = args.get("text"), args.get("blocks")
+    if not text and not blocks:
+        return "no_text", []
+    if isinstance(text, str) and len(text) > MESSAGE_TEXT_MAX:
+        return "msg_too_long", []
+    if blocks is not None:
+        problems = check_blocks(blocks, "/blocks", MESSAGE_BLOCKS_MAX)
+        if problems:
+            return "invalid_blocks", problems
+    return None
+
+
+def check_view_ack(body: dict[str, Any], submitted: dict[str, Any] | None) -> list[str]:
+    """A view_submission's acknowledgement: `update`/`push` carry a valid view; `errors` name
+    input blocks of the submitted view."""
+    action = body.get("response_action")
+    if action in ("update", "push"):
+        return check_view(body.get("view"), "/view")
+    if action == "errors":
+        errors = body.get("errors")
+        if not isinstance(errors, dict) or not errors:
+            return [_error("errors must be a non-empty object", "/errors")]
+        inputs = {
+            b.get("block_id")
+            for b in (submitted or {}).get("blocks", [])
+            if isinstance(b, dict) and b.get("type") == "input"
+        }
+        problems = [
+            _error(f"no input block `{key}` in the view", f"/errors/{key}")
+            for key in errors
+            if submitted is not None and key not in inputs
+        ]
+        problems += [
+            _error("must be 1–2000 characters", f"/errors/{key}")
+            for key, message in errors.items()
+            if not isinstance(message, str) or not 1 <= len(message) <= FIELD_MAX
+        ]
+        return problems
+    if action in (None, "clear"):
+        return []
+    return [_error(f"unknown response_action `{action}`", "/response_action")]

@@ -1,0 +1,210 @@
+"""The Slack stand-in is at least as strict as Slack: each broken payload is refused, over real
+HTTP, with Slack's error and `response_metadata.messages`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.slack.blocks import context, plain, section
+from tests.support import slack_rules
+from tests.support.slack_api import SlackStandIn
+
+# The "nothing" case sends no text on purpose; slack_sdk warns about it.
+pytestmark = pytest.mark.filterwarnings("ignore:The top-level `text`:UserWarning")
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStandIn]:
+    stand_in = SlackStandIn().start()
+    yield stand_in
+    stand_in.stop()
+
+
+@pytest.fixture
+def client(slack: SlackStandIn) -> WebClient:
+    return WebClient(token="xoxb-test", base_url=slack.url)
+
+
+def raw_section(text: str) -> dict[str, Any]:
+    """A section exactly as given (the bot's `section` clips its text; this one does not)."""
+    return {"type": "section", "block_id": "s", "text": {"type": "mrkdwn", "text": text}}
+
+
+def modal(blocks: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": "x",
+        "title": plain("Test"),
+        "submit": plain("Send"),
+        "blocks": blocks,
+        **extra,
+    }
+
+
+def text_input(block_id: str = "i", **element: Any) -> dict[str, Any]:
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "label": plain("Label"),
+        "element": {"type": "plain_text_input", "action_id": block_id, **element},
+    }
+
+
+def checkbox(option_text: str) -> dict[str, Any]:
+    return {
+        "type": "input",
+        "block_id": "c",
+        "label": plain("Options"),
+        "element": {
+            "type": "checkboxes",
+            "action_id": "c",
+            "options": [{"text": plain(option_text), "value": "v"}],
+        },
+    }
+
+
+def button(value: str) -> dict[str, Any]:
+    return {
+        "type": "actions",
+        "block_id": "a",
+        "elements": [{"type": "button", "action_id": "b", "text": plain("Go"), "value": value}],
+    }
+
+
+BROKEN_VIEWS: dict[str, dict[str, Any]] = {
+    "option text 76": modal([checkbox("x" * 76)]),
+    "101 blocks": modal([section(f"s{i}", "x") for i in range(101)]),
+    "section text 3001": modal([raw_section("x" * 3001)]),
+    "context text 3001": modal(
+        [{"type": "context", "elements": [{"type": "mrkdwn", "text": "x" * 3001}]}]
+    ),
+    "title 25": {**modal([section("s", "x")]), "title": plain("x" * 25)},
+    "private_metadata 3001": modal([section("s", "x")], private_metadata="x" * 3001),
+    "button value 2001": modal([button("x" * 2001)]),
+    "initial_value over max_length": modal([text_input(max_length=10, initial_value="x" * 11)]),
+    "initial_value over 3000": modal([text_input(initial_value="x" * 3001)]),
+    "unknown field": modal([{**section("s", "x"), "colour": "red"}]),
+    "unknown block type": modal([{"type": "sparkle", "block_id": "s"}]),
+    "duplicate block_id": modal([section("s", "x"), section("s", "y")]),
+    "input without submit": {k: v for k, v in modal([text_input()]).items() if k != "submit"},
+    "empty text": modal([section("s", "")]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_VIEWS))
+def test_views_open_refuses_what_slack_refuses(
+    client: WebClient, slack: SlackStandIn, case: str
+) -> None:
+    with pytest.raises(SlackApiError) as raised:
+        client.views_open(trigger_id="T.1", view=BROKEN_VIEWS[case])
+    answer = raised.value.response
+    assert answer["error"] == "invalid_arguments"
+    messages = answer["response_metadata"]["messages"]
+    assert messages and all(
+        m.startswith("[ERROR] ") and "json-pointer:/view" in m for m in messages
+    )
+    assert slack.calls("views.open") == [] and len(slack.calls("views.open", refused=True)) == 1
+
+
+def test_a_valid_view_is_taken(client: WebClient) -> None:
+    view = modal([checkbox("x" * 75), text_input(max_length=10, initial_value="x" * 10)])
+    assert client.views_open(trigger_id="T.1", view=view)["ok"]
+
+
+BROKEN_MESSAGES: dict[str, tuple[dict[str, Any], str]] = {
+    "51 blocks": (
+        {"text": "t", "blocks": [section(f"s{i}", "x") for i in range(51)]},
+        "invalid_blocks",
+    ),
+    "section text 3001": ({"text": "t", "blocks": [raw_section("x" * 3001)]}, "invalid_blocks"),
+    "11 fields": (
+        {
+            "text": "t",
+            "blocks": [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f"}] * 11}],
+        },
+        "invalid_blocks",
+    ),
+    "field 2001": (
+        {
+            "text": "t",
+            "blocks": [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2001}]}],
+        },
+        "invalid_blocks",
+    ),
+    "text 40001": ({"text": "x" * 40_001}, "msg_too_long"),
+    "nothing": ({"text": ""}, "no_text"),
+    "context 11 elements": (
+        {"text": "t", "blocks": [context("c", "x") | {"elements": [plain("x")] * 11}]},
+        "invalid_blocks",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_MESSAGES))
+@pytest.mark.parametrize("method", ["chat_postMessage", "chat_update", "chat_postEphemeral"])
+def test_messages_are_refused_like_slack_does(client: WebClient, case: str, method: str) -> None:
+    body, error = BROKEN_MESSAGES[case]
+    extra = {"ts": "1.2"} if method == "chat_update" else {}
+    extra |= {"user": "U1"} if method == "chat_postEphemeral" else {}
+    with pytest.raises(SlackApiError) as raised:
+        getattr(client, method)(channel="C1", **body, **extra)
+    assert raised.value.response["error"] == error
+    if error == "invalid_blocks":
+        assert raised.value.response["response_metadata"]["messages"]
+
+
+def test_response_url_refuses_a_broken_body(slack: SlackStandIn) -> None:
+    bad = httpx.post(slack.response_url("x"), json={"text": "t", "blocks": [section("s", "")]})
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_blocks"
+    good = httpx.post(slack.response_url("x"), json={"text": "fine"})
+    assert good.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("error", "setup"),
+    [
+        ("not_in_channel", lambda s: s.state.not_in_channel.add("C1")),
+        ("is_archived", lambda s: s.state.archived.add("C1")),
+        ("channel_not_found", lambda s: s.state.missing_channels.add("C1")),
+    ],
+)
+def test_channel_faults(client: WebClient, slack: SlackStandIn, error: str, setup: Any) -> None:
+    setup(slack)
+    with pytest.raises(SlackApiError) as raised:
+        client.chat_postMessage(channel="C1", text="hi")
+    assert raised.value.response["error"] == error
+
+
+def test_expired_trigger_and_rate_limit(client: WebClient, slack: SlackStandIn) -> None:
+    slack.state.expired_triggers.add("T.old")
+    with pytest.raises(SlackApiError) as raised:
+        client.views_open(trigger_id="T.old", view=modal([section("s", "x")]))
+    assert raised.value.response["error"] == "expired_trigger_id"
+    slack.state.fail["chat.postMessage"] = ["ratelimited"]
+    with pytest.raises(SlackApiError) as limited:
+        client.chat_postMessage(channel="C1", text="hi")
+    assert limited.value.response.status_code == 429
+    assert limited.value.response.headers["Retry-After"] == "1"
+
+
+def test_view_ack_rules() -> None:
+    submitted = modal([text_input("iccid"), section("info", "x")])
+    assert (
+        slack_rules.check_view_ack(
+            {"response_action": "errors", "errors": {"iccid": "bad"}}, submitted
+        )
+        == []
+    )
+    assert slack_rules.check_view_ack(
+        {"response_action": "errors", "errors": {"info": "bad"}}, submitted
+    ), "errors may only name input blocks"
+    assert slack_rules.check_view_ack(
+        {"response_action": "update", "view": BROKEN_VIEWS["option text 76"]}, submitted
+    )
+    assert slack_rules.check_view_ack({"response_action": "launch"}, submitted)
