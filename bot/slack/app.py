@@ -10,6 +10,8 @@ from urllib.error import URLError
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.http_retry import default_retry_handlers
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.config import secret_value
 from bot.runtime import Runtime
@@ -33,7 +35,13 @@ def build_app(runtime: Runtime, *, group_ttl: float = 60.0) -> tuple[App, SlackD
         raise SlackConfigError("SLACK_BOT_TOKEN: required to run the Slack bot")
     if not signing_secret and settings.SLACK_APP_TOKEN is None:
         raise SlackConfigError("SLACK_SIGNING_SECRET: required in HTTP mode")
-    client = WebClient(token=token, base_url=settings.SLACK_API_URL, timeout=10)
+    client = WebClient(
+        token=token,
+        base_url=settings.SLACK_API_URL,
+        timeout=10,
+        # `ratelimited` (HTTP 429): wait as long as Retry-After says, then try again (twice).
+        retry_handlers=[*default_retry_handlers(), RateLimitErrorRetryHandler(max_retry_count=2)],
+    )
     try:
         app = _bolt_app(client, signing_secret)
     except (SlackApiError, SlackRequestError, URLError, OSError) as exc:

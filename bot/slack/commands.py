@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext, Respond
+from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot.authz import AuthzInputError, Principal, Role
@@ -42,9 +42,7 @@ def register(app: App) -> None:
     app.command("/sms")(handle_sms)
 
 
-def handle_sms(
-    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
-) -> None:
+def handle_sms(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     """Acknowledge at once (help is answered in the ack itself); the rest runs after it."""
     deps = deps_of(context)
     text = body.get("text") or ""
@@ -62,10 +60,10 @@ def handle_sms(
     if parsed.subcommand is None:
         deps.later(open_send_modal, deps, client, body["trigger_id"], asker, text, ui=True)
     else:
-        deps.later(run_subcommand, deps, parsed, asker, respond)
+        deps.later(run_subcommand, deps, parsed, asker)
 
 
-def run_subcommand(deps: SlackDeps, parsed: CommandText, asker: Audience, respond: Respond) -> None:
+def run_subcommand(deps: SlackDeps, parsed: CommandText, asker: Audience) -> None:
     try:
         answer = _SUBCOMMANDS[str(parsed.subcommand)](
             deps, deps.principal(asker.user, asker.channel), parsed.args
@@ -73,12 +71,8 @@ def run_subcommand(deps: SlackDeps, parsed: CommandText, asker: Audience, respon
     except Exception:
         log.exception("/sms %s failed", parsed.subcommand)
         answer = ":warning: Something went wrong; it was logged."
-    try:
-        respond(text=answer, response_type="ephemeral")
-    except (*SlackFailure, ValueError) as exc:
-        # The response_url expired or was used up: the answer still reaches the user.
-        log.info("respond for /sms %s failed (%s)", parsed.subcommand, type(exc).__name__)
-        deps.notifier.tell(Audience(asker.user, asker.channel), answer)
+    # The response_url may have expired or been used up: the answer still reaches the user.
+    deps.notifier.answer(asker, answer)
 
 
 #: What to tell the user when Slack will not open the form, by Slack's error.
@@ -109,7 +103,7 @@ def open_send_modal(
         error = why(exc)
         log.warning("views.open failed: %s", error)
         reason = _MODAL_FAILURES.get(error, f"Slack refused to open it: {escape(error)}")
-        deps.notifier.tell(
+        deps.notifier.answer(
             asker,
             f":warning: The send form did not open ({reason}). Nothing was sent. "
             "Type `/sms` again; if it keeps failing, tell the bot's admins.",

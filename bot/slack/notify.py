@@ -125,6 +125,12 @@ class Notifier:
         metrics.SLACK_UNDELIVERED.labels("notice").inc()
         return False
 
+    def answer(self, audience: Audience, text: str) -> bool:
+        """The answer to a command, where the user typed it (its response_url); else any route."""
+        if audience.response_url and self.respond(audience.response_url, text):
+            return True
+        return self.tell(Audience(audience.user, audience.channel), text)
+
     def ephemeral_first(self, audience: Audience, text: str) -> bool:
         """Only the user sees it, in the channel where they clicked; else any route."""
         channel = audience.channel

@@ -46,9 +46,11 @@ class Bot:
         with self.runtime.db.session() as session:
             return [r.event for r in audit.query(session) if not r.event.startswith("grant_")]
 
-    def open_modal(self, text: str = "", user: str = SENDER, channel: str = "C0NOC") -> Call:
+    def open_modal(
+        self, text: str = "", user: str = SENDER, channel: str = "C0NOC", **kw: Any
+    ) -> Call:
         before = len(self.slack.calls("views.open"))
-        response = self.client.command(text, user=user, channel=channel)
+        response = self.client.command(text, user=user, channel=channel, **kw)
         assert response.status_code == 200
         call = self.slack.wait_for("views.open", count=before + 1)[-1]
         assert call.ok, call.answer

@@ -103,14 +103,6 @@ class SlackStandIn:
                 elif method.startswith("response/") and not answer.get("ok"):
                     status = 400
                 with stand_in._cond:
-                    if not answer.get("ok"):
-                        stand_in.state.refusals.append(
-                            (
-                                method,
-                                str(answer.get("error")),
-                                answer.get("response_metadata", {}).get("messages", []),
-                            )
-                        )
                     stand_in.state.calls.append(Call(method, args, token, answer))
                     stand_in._cond.notify_all()
                 body = json.dumps(answer).encode()
@@ -157,6 +149,9 @@ class SlackStandIn:
             return {"ok": False, "error": injected.pop(0)}
         refused = self._refusal(method, args)
         if refused is not None:
+            with self._cond:
+                messages = refused.get("response_metadata", {}).get("messages", [])
+                s.refusals.append((method, str(refused["error"]), messages))
             return refused
         if method == "auth.test":
             return {
