@@ -573,9 +573,13 @@ def sandbox(host: str, port: int, latency_ms: int, fault: str) -> None:
 def serve() -> None:
     """Run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP on HOST:PORT)."""
     # Imported here: Bolt and the Slack SDK are only needed by this command.
+    from bot.slack.app import SlackConfigError
     from bot.slack.server import run
 
-    run(_settings())
+    try:
+        run(_settings())
+    except SlackConfigError as exc:
+        raise Fail(str(exc), EXIT_USAGE) from None
 
 
 def main() -> NoReturn:

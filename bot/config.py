@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     SLACK_SIGNING_SECRET: SecretStr | None = None
     SLACK_APP_TOKEN: SecretStr | None = None
     SLACK_API_URL: str = "https://slack.com/api/"
+    SLACK_TEAM_ID: str | None = None
+    SLACK_APP_ID: str | None = None
+    SMSBOT_SOCKET_GRACE_SECONDS: float = Field(default=15.0, ge=0, le=600)
     HOST: str = "0.0.0.0"  # noqa: S104 - the documented default for HTTP mode in a container
     PORT: int = Field(default=3000, ge=0, le=65535)
     M2M_API_URL: str = DEFAULT_PORTAL_URL
@@ -94,6 +97,20 @@ class Settings(BaseSettings):
             if not (item[:1] in ("U", "W") and item[1:].isalnum() and item.isupper()):
                 raise ValueError("must be a comma-separated list of Slack user IDs (U… or W…)")
         return value
+
+    @field_validator("SLACK_TEAM_ID")
+    @classmethod
+    def _team(cls, value: str | None) -> str | None:
+        if value and not (value[:1] in ("T", "E") and value.isascii() and value[1:].isalnum()):
+            raise ValueError("must be a Slack workspace ID (T…) or Enterprise Grid org ID (E…)")
+        return value or None
+
+    @field_validator("SLACK_APP_ID")
+    @classmethod
+    def _app(cls, value: str | None) -> str | None:
+        if value and not (value[:1] == "A" and value.isascii() and value[1:].isalnum()):
+            raise ValueError("must be a Slack app ID (A…)")
+        return value or None
 
     @field_validator("SMSBOT_APPROVAL_CHANNEL")
     @classmethod

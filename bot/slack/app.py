@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.error import URLError
 
-from slack_bolt import App, BoltContext
+from slack_bolt import App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry import default_retry_handlers
@@ -19,22 +19,30 @@ from bot.slack import actions, approvals, commands, views
 from bot.slack.deps import CONTEXT_KEY, SlackDeps
 from bot.slack.directory import UserGroups
 from bot.slack.notify import Notifier
+from bot.tenancy import Tenancy, record_foreign_request
 
 log = logging.getLogger(__name__)
 
 
 class SlackConfigError(Exception):
-    pass
+    """A Slack setting that cannot work: one line naming the variable (exit 2)."""
 
 
-def build_app(runtime: Runtime, *, group_ttl: float = 60.0) -> tuple[App, SlackDeps]:
+def build_app(
+    runtime: Runtime, *, socket_mode: bool, group_ttl: float = 60.0
+) -> tuple[App, SlackDeps]:
+    """The Bolt app. HTTP mode verifies every request's signature with SLACK_SIGNING_SECRET and
+    refuses to start without it; Socket Mode receives requests over the app's own authenticated
+    connection, so it verifies nothing and holds no placeholder secret."""
     settings = runtime.settings
     token = secret_value(settings.SLACK_BOT_TOKEN)
     signing_secret = secret_value(settings.SLACK_SIGNING_SECRET)
     if not token:
         raise SlackConfigError("SLACK_BOT_TOKEN: required to run the Slack bot")
-    if not signing_secret and settings.SLACK_APP_TOKEN is None:
-        raise SlackConfigError("SLACK_SIGNING_SECRET: required in HTTP mode")
+    if not socket_mode and not signing_secret:
+        raise SlackConfigError(
+            "SLACK_SIGNING_SECRET: required in HTTP mode (Basic Information → Signing Secret)"
+        )
     client = WebClient(
         token=token,
         base_url=settings.SLACK_API_URL,
@@ -43,7 +51,15 @@ def build_app(runtime: Runtime, *, group_ttl: float = 60.0) -> tuple[App, SlackD
         retry_handlers=[*default_retry_handlers(), RateLimitErrorRetryHandler(max_retry_count=2)],
     )
     try:
-        app = _bolt_app(client, signing_secret)
+        app = App(
+            client=client,
+            signing_secret="" if socket_mode else signing_secret,
+            request_verification_enabled=not socket_mode,
+            # The response goes out the moment a listener returns (instead of Bolt polling for
+            # the ack every 10 ms); listeners ack and hand slow work to SlackDeps.later.
+            process_before_response=True,
+            logger=logging.getLogger("slack_bolt"),
+        )
     except (SlackApiError, SlackRequestError, URLError, OSError) as exc:
         # Bolt checks the token with auth.test at start: say so in one line.
         reason = exc.response.get("error") if isinstance(exc, SlackApiError) else exc
@@ -51,6 +67,20 @@ def build_app(runtime: Runtime, *, group_ttl: float = 60.0) -> tuple[App, SlackD
             f"SLACK_BOT_TOKEN: auth.test at {settings.SLACK_API_URL} failed ({reason})"
         ) from None
     deps = SlackDeps(runtime, Notifier(client), UserGroups(client, runtime.db, ttl=group_ttl))
+    tenancy = Tenancy(settings.SLACK_TEAM_ID, settings.SLACK_APP_ID)
+
+    @app.middleware
+    def refuse_foreign(body: dict[str, Any], next: Callable[[], Any]) -> Any:
+        reason = tenancy.refusal(team_ids_of(body), body.get("api_app_id"))
+        if reason is None:
+            return next()
+        actor = str((body.get("user") or {}).get("id") or body.get("user_id") or "unknown")
+        kind = str(body.get("type") or body.get("command") or "request")
+        log.warning("refused a foreign Slack request: %s", reason)
+        record_foreign_request(runtime.db, actor, reason, kind)
+        if body.get("command"):
+            return BoltResponse(status=200, body="This bot does not serve this workspace or app.")
+        return BoltResponse(status=200, body="")
 
     @app.middleware
     def inject_deps(context: BoltContext, next: Callable[[], Any]) -> Any:
@@ -64,12 +94,18 @@ def build_app(runtime: Runtime, *, group_ttl: float = 60.0) -> tuple[App, SlackD
     return app, deps
 
 
-def _bolt_app(client: WebClient, signing_secret: str | None) -> App:
-    return App(
-        signing_secret=signing_secret or "socket-mode-does-not-sign",
-        client=client,
-        # The response goes out the moment a listener returns (instead of Bolt polling for the
-        # ack every 10 ms); listeners ack and hand slow work to SlackDeps.later.
-        process_before_response=True,
-        logger=logging.getLogger("slack_bolt"),
-    )
+def team_ids_of(body: dict[str, Any]) -> set[str]:
+    """Every workspace / Grid org id a command or interaction names. Enterprise Grid payloads may
+    have `team: null` and carry the user's `team_id` and the `enterprise` instead."""
+    ids = {body.get("team_id"), body.get("enterprise_id")}
+    for key in ("team", "enterprise"):
+        value = body.get(key)
+        if isinstance(value, dict):
+            ids.add(value.get("id"))
+    user = body.get("user")
+    if isinstance(user, dict):
+        ids.add(user.get("team_id"))
+    view = body.get("view")
+    if isinstance(view, dict):
+        ids.add(view.get("team_id"))
+    return {str(i) for i in ids if i}

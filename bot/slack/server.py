@@ -1,7 +1,8 @@
 """Serving the bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP mode under waitress.
 
 HTTP mode routes: POST /slack/events (commands and interactivity, signature-checked by Bolt),
-GET /healthz, GET /metrics (Prometheus), POST /portal/receipts (SMS Post Services).
+GET /healthz, GET /metrics (Prometheus), POST /portal/receipts (SMS Post Services). Socket Mode
+serves the same minus /slack/events, and /healthz reports the socket's state.
 """
 
 from __future__ import annotations
@@ -9,17 +10,20 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 from wsgiref.types import StartResponse, WSGIEnvironment
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from slack_bolt import App
+from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.socket_mode.websocket_client import SocketModeClient
 from sqlalchemy import text
 from waitress.server import create_server
 
-from bot.config import Settings
+from bot.config import Settings, secret_value
 from bot.runtime import Runtime, build_runtime
 from bot.slack.app import SlackConfigError, build_app
 from bot.slack.deps import SlackDeps
@@ -36,32 +40,63 @@ def _json_reply(start_response: StartResponse, status: str, payload: dict[str, A
     return reply(start_response, status, json.dumps(payload), "application/json")
 
 
-class Router:
-    """The WSGI entry point of HTTP mode."""
+class SocketWatch:
+    """Is the Socket Mode connection up? Down for longer than `grace` seconds (a reconnect takes
+    a moment; Slack recycles connections every few hours) makes /healthz answer 503."""
 
-    def __init__(self, app: App, deps: SlackDeps, receipts: WsgiApp | None = None) -> None:
-        self.slack = SlackRequestHandler(app, path="/slack/events")
+    def __init__(self, client: SocketModeClient, grace: float) -> None:
+        self.client = client
+        self.grace = grace
+        self._down_since: float | None = time.monotonic()  # until the first connect
+        client.on_close_listeners.append(lambda *_: self.mark_down())
+        client.on_error_listeners.append(lambda *_: self.mark_down())
+
+    def mark_down(self) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+
+    def state(self) -> tuple[bool, str]:
+        """(healthy, what to report)."""
+        if self.client.is_connected():
+            self._down_since = None
+            return True, "connected"
+        self.mark_down()
+        down = time.monotonic() - (self._down_since or time.monotonic())
+        return down <= self.grace, f"disconnected for {down:.0f} s"
+
+
+class Router:
+    """The WSGI entry point: /healthz, /metrics, /portal/receipts and, in HTTP mode only,
+    POST /slack/events. Any other path is 404 (Socket Mode has no Slack route at all)."""
+
+    def __init__(
+        self,
+        deps: SlackDeps,
+        *,
+        slack: SlackRequestHandler | None,
+        receipts: WsgiApp | None = None,
+        socket: SocketWatch | None = None,
+    ) -> None:
+        self.slack = slack
         self.deps = deps
         self.receipts = receipts
+        self.socket = socket
 
     def healthz(self, start_response: StartResponse) -> list[bytes]:
+        report: dict[str, Any] = {"portal": self.deps.runtime.settings.portal_mode}
+        healthy = True
         try:
             with self.deps.db.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
+            report["database"] = "ok"
         except Exception as exc:
-            return _json_reply(
-                start_response,
-                "503 Service Unavailable",
-                {"ok": False, "database": type(exc).__name__},
-            )
+            healthy, report["database"] = False, type(exc).__name__
+        if self.socket is not None:
+            connected, report["socket"] = self.socket.state()
+            healthy = healthy and connected
+        report["ok"] = healthy
         return _json_reply(
-            start_response,
-            "200 OK",
-            {
-                "ok": True,
-                "database": "ok",
-                "portal": self.deps.runtime.settings.portal_mode,
-            },
+            start_response, "200 OK" if healthy else "503 Service Unavailable", report
         )
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -74,7 +109,9 @@ class Router:
             return [body]
         if path == "/portal/receipts" and self.receipts is not None:
             return self.receipts(environ, start_response)
-        return self.slack(environ, start_response)
+        if path == "/slack/events" and self.slack is not None:
+            return self.slack(environ, start_response)
+        return reply(start_response, "404 Not Found", "not found")
 
 
 class HttpServer:
@@ -124,8 +161,10 @@ class HttpServer:
 
 
 def build_http(runtime: Runtime, host: str, port: int) -> tuple[HttpServer, SlackDeps]:
-    app, deps = build_app(runtime)
-    router = Router(app, deps, ReceiptsEndpoint(deps))
+    """HTTP mode: Slack's requests arrive at POST /slack/events, signature-checked."""
+    app, deps = build_app(runtime, socket_mode=False)
+    slack = SlackRequestHandler(app, path="/slack/events")
+    router = Router(deps, slack=slack, receipts=ReceiptsEndpoint(deps))
     return HttpServer(router, host, port), deps
 
 
@@ -135,14 +174,15 @@ def mode(settings: Settings) -> Literal["socket", "http"]:
 
 
 def run(settings: Settings) -> None:
+    """`smsbot serve`. Raises SlackConfigError (one line, exit 2) for a setting that cannot work."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
     runtime = build_runtime(settings)
     try:
-        server, deps = build_http(runtime, settings.HOST, settings.PORT)
-        start_sweeper(deps)
         if mode(settings) == "http":
+            server, deps = build_http(runtime, settings.HOST, settings.PORT)
+            start_sweeper(deps)
             # The "listening" line carries the real port (PORT=0 picks a free one).
             log.info(
                 "HTTP mode listening on %s:%s; portal: %s",
@@ -151,23 +191,49 @@ def run(settings: Settings) -> None:
                 settings.portal_mode,
             )
             server.serve_forever()
-            return
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
+        else:
+            run_socket_mode(runtime)
+    finally:
+        runtime.close()
 
-        assert settings.SLACK_APP_TOKEN is not None
-        # In Socket Mode /healthz and /metrics still answer over HTTP (health checks, Prometheus).
-        server.start()
+
+def run_socket_mode(runtime: Runtime) -> None:
+    """Socket Mode: requests arrive over the app's WebSocket; HTTP serves only /healthz,
+    /metrics and /portal/receipts. Bolt's built-in Socket Mode client: no extra dependency, thread
+    based like the rest of the bot, and it reconnects on `disconnect` and on a dropped socket."""
+    settings = runtime.settings
+    app_token = secret_value(settings.SLACK_APP_TOKEN) or ""
+    if not app_token.startswith("xapp-"):
+        raise SlackConfigError(
+            "SLACK_APP_TOKEN: must be an app-level token (xapp-…, Basic Information → "
+            "App-Level Tokens, scope connections:write)"
+        )
+    app, deps = build_app(runtime, socket_mode=True)
+    handler = SocketModeHandler(app, app_token, ping_interval=5)
+    watch = SocketWatch(handler.client, settings.SMSBOT_SOCKET_GRACE_SECONDS)
+    router = Router(deps, slack=None, receipts=ReceiptsEndpoint(deps), socket=watch)
+    server = HttpServer(router, settings.HOST, settings.PORT).start()
+    try:
+        try:
+            handler.connect()  # type: ignore[no-untyped-call]
+        except SlackApiError as exc:
+            error = exc.response.get("error", "error")
+            raise SlackConfigError(
+                f"SLACK_APP_TOKEN: Slack refused it ({error}); create an app-level token with "
+                "connections:write under Basic Information → App-Level Tokens"
+            ) from None
+        except (SlackRequestError, OSError) as exc:
+            raise SlackConfigError(
+                f"SLACK_APP_TOKEN: could not open the Socket Mode connection ({type(exc).__name__})"
+            ) from None
+        start_sweeper(deps)
         log.info(
-            "Socket Mode; /healthz listening on %s:%s; portal: %s",
+            "Socket Mode connected; /healthz listening on %s:%s; portal: %s",
             settings.HOST,
             server.port,
             settings.portal_mode,
         )
-        handler = SocketModeHandler(
-            server.router.slack.app, settings.SLACK_APP_TOKEN.get_secret_value()
-        )
-        handler.start()  # type: ignore[no-untyped-call]
-    except SlackConfigError as exc:
-        raise SystemExit(f"smsbot: {exc}") from None
+        threading.Event().wait()
     finally:
-        runtime.close()
+        handler.close()  # type: ignore[no-untyped-call]
+        server.stop()

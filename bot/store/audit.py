@@ -44,6 +44,7 @@ EVENTS = frozenset(
         "outcome_unknown",
         "delivered",
         "reply_received",
+        "foreign_request_refused",
         "delivery_status",
         "grant_created",
         "grant_revoked",

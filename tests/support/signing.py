@@ -28,30 +28,38 @@ def signed_headers(secret: str, body: bytes, timestamp: float | None = None) -> 
     }
 
 
-def command_body(
+def command_fields(
     text: str,
     *,
     user: str,
     channel: str,
     trigger: str = "T.trigger",
     response_url: str = "http://127.0.0.1:9/response",
-) -> bytes:
-    return urlencode(
-        {
-            "command": "/sms",
-            "text": text,
-            "user_id": user,
-            "user_name": user.lower(),
-            "channel_id": channel,
-            "channel_name": "noc",
-            "team_id": "T0001",
-            "team_domain": "x",
-            "trigger_id": trigger,
-            "response_url": response_url,
-            "api_app_id": "A0001",
-            "token": "legacy-verification-token",
-        }
-    ).encode()
+    team: str = "T0001",
+    app: str = "A0001",
+    **extra: str,
+) -> dict[str, str]:
+    """A slash command's fields as Slack sends them (form-encoded over HTTP, a JSON object in a
+    Socket Mode envelope)."""
+    return {
+        "command": "/sms",
+        "text": text,
+        "user_id": user,
+        "user_name": user.lower(),
+        "channel_id": channel,
+        "channel_name": "noc",
+        "team_id": team,
+        "team_domain": "x",
+        "trigger_id": trigger,
+        "response_url": response_url,
+        "api_app_id": app,
+        "token": "legacy-verification-token",
+        **extra,
+    }
+
+
+def command_body(text: str, **kw: Any) -> bytes:
+    return urlencode(command_fields(text, **kw)).encode()
 
 
 def interaction_body(payload: dict[str, Any]) -> bytes:

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlparse
 
 from tests.support import slack_rules
+from tests.support.socket_mode import SocketModeServer
 
 #: Errors that mean "the payload was malformed": the bot must never cause them.
 PAYLOAD_ERRORS = frozenset({"invalid_arguments", "invalid_blocks", "msg_too_long", "no_text"})
@@ -55,6 +56,8 @@ class SlackState:
     expired_triggers: set[str] = field(default_factory=set)
     #: method → errors to answer with, one per call, before answering normally again.
     fail: dict[str, list[str]] = field(default_factory=dict)
+    #: Tokens Slack does not accept (revoked, mistyped): invalid_auth.
+    bad_tokens: set[str] = field(default_factory=set)
     #: Every refusal the stand-in gave (method, error, messages): tests assert on it.
     refusals: list[tuple[str, str, list[str]]] = field(default_factory=list)
 
@@ -70,8 +73,10 @@ def _decode(value: Any) -> Any:
 
 
 class SlackStandIn:
-    def __init__(self) -> None:
+    def __init__(self, socket: SocketModeServer | None = None) -> None:
         self.state = SlackState()
+        #: The Socket Mode server `apps.connections.open` points to (None: HTTP mode only).
+        self.socket = socket
         self._cond = threading.Condition()
         self._ts = itertools.count(1)
         self._views = itertools.count(1)
@@ -96,7 +101,7 @@ class SlackStandIn:
                 token = auth.removeprefix("Bearer ") if auth else args.get("token")
                 path = parsed.path.strip("/")
                 method = path.split("/")[-1] if not path.startswith("response/") else path
-                answer = stand_in.answer(method, args)
+                answer = stand_in.answer(method, args, token)
                 status = 200
                 if answer.get("error") == "ratelimited":
                     status = 429
@@ -142,7 +147,7 @@ class SlackStandIn:
     def _new_ts(self) -> str:
         return f"1700000000.{next(self._ts):06d}"
 
-    def answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+    def answer(self, method: str, args: dict[str, Any], token: str | None = None) -> dict[str, Any]:
         s = self.state
         injected = s.fail.get(method)
         if injected:
@@ -153,6 +158,15 @@ class SlackStandIn:
                 messages = refused.get("response_metadata", {}).get("messages", [])
                 s.refusals.append((method, str(refused["error"]), messages))
             return refused
+        if method == "apps.connections.open":
+            # Socket Mode: only an app-level token (xapp-) that Slack knows opens a connection.
+            if not (token or "").startswith("xapp-"):
+                return {"ok": False, "error": "not_allowed_token_type"}
+            if token in s.bad_tokens or self.socket is None:
+                return {"ok": False, "error": "invalid_auth"}
+            return {"ok": True, "url": self.socket.new_url()}
+        if token in s.bad_tokens:
+            return {"ok": False, "error": "invalid_auth"}
         if method == "auth.test":
             return {
                 "ok": True,
