@@ -223,6 +223,25 @@ def test_a_refused_app_token_is_one_line_exit_2(tmp_path: Path, token: str, expe
     assert "Traceback" not in done.stderr
 
 
+def test_a_refused_bot_token_is_one_line_exit_2(tmp_path: Path) -> None:
+    slack = SlackStandIn().start()
+    slack.state.bad_tokens.add("xoxb-revoked")
+    try:
+        done = _serve_once(
+            {
+                "SLACK_BOT_TOKEN": "xoxb-revoked",
+                "SLACK_SIGNING_SECRET": "s",
+                "SLACK_API_URL": slack.url,
+            },
+            tmp_path,
+        )
+    finally:
+        slack.stop()
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("smsbot: SLACK_BOT_TOKEN: auth.test") and "invalid_auth" in last
+
+
 def test_http_mode_refuses_to_start_without_a_signing_secret(tmp_path: Path) -> None:
     slack = SlackStandIn().start()
     try:

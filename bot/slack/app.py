@@ -8,6 +8,7 @@ from typing import Any
 from urllib.error import URLError
 
 from slack_bolt import App, BoltContext, BoltResponse
+from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry import default_retry_handlers
@@ -60,9 +61,9 @@ def build_app(
             process_before_response=True,
             logger=logging.getLogger("slack_bolt"),
         )
-    except (SlackApiError, SlackRequestError, URLError, OSError) as exc:
+    except (BoltError, SlackApiError, SlackRequestError, URLError, OSError) as exc:
         # Bolt checks the token with auth.test at start: say so in one line.
-        reason = exc.response.get("error") if isinstance(exc, SlackApiError) else exc
+        reason = _auth_error(exc)
         raise SlackConfigError(
             f"SLACK_BOT_TOKEN: auth.test at {settings.SLACK_API_URL} failed ({reason})"
         ) from None
@@ -92,6 +93,18 @@ def build_app(
     actions.register(app)
     approvals.register(app)
     return app, deps
+
+
+def _auth_error(exc: Exception) -> str:
+    """Slack's error code for a refused token (never the token itself)."""
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error", "error"))
+    if isinstance(exc, BoltError):
+        for code in ("invalid_auth", "not_authed", "account_inactive", "token_revoked"):
+            if code in str(exc):
+                return code
+        return "refused"
+    return type(exc).__name__
 
 
 def team_ids_of(body: dict[str, Any]) -> set[str]:
