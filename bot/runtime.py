@@ -85,6 +85,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
             credentials,
             connect_timeout=settings.SMSBOT_PORTAL_CONNECT_TIMEOUT,
             read_timeout=settings.SMSBOT_PORTAL_READ_TIMEOUT,
+            deadline=settings.SMSBOT_PORTAL_DEADLINE,
         )
         log.info("portal: live at %s", settings.M2M_API_URL)
     service = SendService(

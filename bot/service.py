@@ -90,6 +90,10 @@ class Execution:
     sent_by_this_call: bool
 
 
+#: Seconds past the portal deadline before a claimed send counts as abandoned.
+STALE_MARGIN_SECONDS = 60
+
+
 def request_hash(iccid: str, text: str, coding: str, origin: str | None, uid: str) -> str:
     """Binds approvals and idempotency to the exact request."""
     form = audit.canonical_json(
@@ -524,7 +528,8 @@ class SendService:
             "portal_ms": round(outcome.elapsed_ms, 3),
         }
         with self.db.session() as session:
-            transition(session, req.id, ("sending",), **values)
+            if not transition(session, req.id, ("sending",), **values):
+                return self._late_outcome(session, req, outcome, actor)
             row = audit.append(
                 session,
                 _OUTCOME_EVENTS[outcome.status],
@@ -548,6 +553,30 @@ class SendService:
             setattr(req, name, value)
         return Execution(req, outcome, row.seq, True)
 
+    def _late_outcome(
+        self, session: Session, req: SmsRequest, outcome: SendOutcome, actor: str
+    ) -> Execution:
+        """The row left `sending` while the portal answered (settled as unknown by another
+        process): what the row says stands. The answer is audited as evidence, never applied,
+        and the caller reports the row, so nobody is told something the row contradicts."""
+        stored = session.get(SmsRequest, req.id)
+        assert stored is not None
+        row = audit.append(
+            session,
+            "late_outcome",
+            actor,
+            request_id=req.id,
+            iccid=req.iccid,
+            details={
+                "sms_uid": req.sms_uid,
+                "portal_outcome": outcome.status,
+                "reason": outcome.reason,
+                "row_state": stored.state,
+            },
+        )
+        session.expunge(stored)
+        return Execution(stored, None, row.seq, True)
+
     # ---- both ----------------------------------------------------------------------------------
     def send(self, cmd: SendCommand) -> tuple[Submission, Execution | None]:
         """Submit and, when nothing stands in the way, send at once (the CLI's one call)."""
@@ -559,10 +588,17 @@ class SendService:
             return submission, Execution(submission.request, None, None, False)
         return submission, None
 
-    def settle_stale_sends(self, older_than: timedelta = timedelta(minutes=5)) -> list[SmsRequest]:
+    @property
+    def stale_after(self) -> timedelta:
+        """When a claimed send without an outcome is surely abandoned: the portal call's overall
+        deadline (after which no answer is ever recorded) plus a margin for recording it and for
+        clocks of other replicas."""
+        return timedelta(seconds=self.portal.deadline + STALE_MARGIN_SECONDS)
+
+    def settle_stale_sends(self, older_than: timedelta | None = None) -> list[SmsRequest]:
         """Requests claimed for sending whose outcome was never recorded (the process stopped
         between the POST and the answer) become `unknown` — accounted for, never resent."""
-        cutoff = audit.utc_now() - older_than
+        cutoff = audit.utc_now() - (self.stale_after if older_than is None else older_than)
         with self.db.session() as session:
             claimed = session.execute(
                 select(SmsRequest.id, SmsRequest.sent_at).where(SmsRequest.state == "sending")

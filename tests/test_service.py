@@ -356,3 +356,34 @@ def test_an_idempotency_key_belongs_to_its_requester(
     assert other.status == "invalid" and "someone else" in other.reason
     assert sends(sandbox) == 1
     assert events(database)[-1] == "invalid"
+
+
+@pytest.mark.usefixtures("granted")
+def test_a_late_answer_never_contradicts_a_settled_row(
+    service: SendService, database: Database, sandbox: SandboxServer
+) -> None:
+    """The portal answers while another process settles the row as unknown: the row stands,
+    the answer is audited as evidence, and the caller reports the row."""
+    claimed = service.submit(cmd(), claim=True)
+    assert claimed.request is not None
+    settled_first = threading.Event()
+    real_send = service.portal.send_sms
+
+    def slow_send(message):  # type: ignore[no-untyped-def]
+        outcome = real_send(message)
+        # Meanwhile another process found the row stale and settled it.
+        service.settle_stale_sends(timedelta(0))
+        settled_first.set()
+        return outcome
+
+    service.portal.send_sms = slow_send  # type: ignore[method-assign]
+    execution = service.deliver(claimed.request, "USENDER")
+    assert settled_first.is_set()
+    assert execution.request.state == "unknown"
+    assert service.get_request(claimed.request.id).state == "unknown"  # type: ignore[union-attr]
+    trail = events(database)
+    assert trail[-2:] == ["outcome_unknown", "late_outcome"] and "sent" not in trail
+
+
+def test_the_stale_cutoff_follows_the_portal_deadline(service: SendService) -> None:
+    assert service.stale_after == timedelta(seconds=service.portal.deadline + 60)

@@ -16,7 +16,7 @@ import pytest
 
 from bot.store.db import Database
 from bot.store.grants import create_grant
-from tests.support.bot import values
+from tests.support.bot import submission, values
 from tests.support.serve import start_serve
 from tests.support.signing import command_fields
 from tests.support.slack_api import SlackStandIn
@@ -87,20 +87,7 @@ def socket_bot(db_url: str) -> Iterator[SocketBot]:
 
 
 def _submission(view_call: Any, user: str = SENDER, **kw: Any) -> dict[str, Any]:
-    view = view_call.args["view"]
-    return {
-        "type": "view_submission",
-        "team": {"id": "T0001", "domain": "x"},
-        "user": {"id": user, "username": user.lower(), "team_id": "T0001"},
-        "api_app_id": "A0001",
-        "trigger_id": "T.submit",
-        "view": {
-            **view,
-            "id": view_call.answer["view"]["id"],
-            "hash": "h",
-            "state": {"values": values(**kw)},
-        },
-    }
+    return submission(view_call.args["view"], view_call.answer["view"]["id"], values(**kw), user)
 
 
 def test_command_modal_submission_thread_over_the_socket(socket_bot: SocketBot) -> None:

@@ -8,15 +8,23 @@ is worse than asking a person to check the SMS log.
 
 from __future__ import annotations
 
+import html
+import json
 import logging
+import re
+import threading
 import time
+import zlib
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import quote, quote_plus
 
 import httpx
 
 from bot.portal.outcome import SendOutcome, categorize
 from bot.portal.protocol import (
+    MAX_XML_BYTES,
     REDACTED,
     Credentials,
     SendSms,
@@ -32,10 +40,68 @@ log = logging.getLogger(__name__)
 
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _REASON_LIMIT = 500
+#: httpcore trace event that marks the moment the request starts to leave this process.
+_SENDING = "send_request_headers.started"
 
 
 class PortalError(Exception):
     """A query call failed; the message holds no credentials."""
+
+
+class DeadlineExceeded(Exception):
+    """No complete answer within the call's overall deadline."""
+
+    def __init__(self, sent: bool) -> None:
+        super().__init__("deadline")
+        self.sent = sent
+
+
+class BodyTooLarge(Exception):
+    """The answer is larger than the cap (counted while reading, before and after decoding)."""
+
+
+@dataclass
+class _Progress:
+    """What a call has done so far, written by the worker thread, read by the caller."""
+
+    sent: bool = False
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    body: bytes
+    attempts: int
+
+
+def _read_capped(response: httpx.Response, deadline: float, cap: int) -> bytes:
+    """The body, read chunk by chunk: refused as soon as it passes `cap` bytes on the wire or
+    once decoded (gzip/deflate are decoded here with a bounded decompressor, never by httpx), and
+    abandoned at the deadline."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise BodyTooLarge(f"declared {declared} bytes")
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        decoder: Any = zlib.decompressobj(wbits=47 if encoding != "deflate" else 15)
+    elif encoding in ("", "identity"):
+        decoder = None
+    else:
+        raise BodyTooLarge(f"unsupported Content-Encoding {encoding!r}")
+    raw = 0
+    out = bytearray()
+    for chunk in response.iter_raw():
+        if time.monotonic() > deadline:
+            raise DeadlineExceeded(sent=True)
+        raw += len(chunk)
+        if raw > cap:
+            raise BodyTooLarge(f"more than {cap} bytes")
+        piece = chunk if decoder is None else decoder.decompress(chunk, cap + 1 - len(out))
+        out += piece
+        if len(out) > cap or (decoder is not None and decoder.unconsumed_tail):
+            raise BodyTooLarge(f"more than {cap} bytes once decoded")
+    return bytes(out)
 
 
 class PortalClient:
@@ -48,20 +114,33 @@ class PortalClient:
         *,
         connect_timeout: float = 5.0,
         read_timeout: float = 20.0,
+        deadline: float = 30.0,
         connect_attempts: int = 3,
         retry_backoff: float = 0.2,
         verify: bool = True,
         sandbox: bool = False,
+        max_body: int = MAX_XML_BYTES,
     ) -> None:
         self.url = url
         self.sandbox = sandbox
+        #: Seconds one call may take in all (connect, send, read), whatever the portal does.
+        self.deadline = deadline
         self._credentials = credentials
         self._connect_attempts = max(1, connect_attempts)
         self._retry_backoff = retry_backoff
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._max_body = max_body
         self._http = httpx.Client(
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout, pool=connect_timeout),
             verify=verify,
-            headers={"Content-Type": "application/xml", "Accept": "application/xml"},
+            # Asked for plain bytes; an answer compressed anyway is decoded with a bounded
+            # decompressor (_read_capped).
+            headers={
+                "Content-Type": "application/xml",
+                "Accept": "application/xml",
+                "Accept-Encoding": "identity",
+            },
             follow_redirects=False,
         )
 
@@ -80,21 +159,63 @@ class PortalClient:
 
     def _scrub(self, text: str) -> str:
         """Remove the password from any text that came back (a proxy may echo the request)."""
-        password = self._credentials.password
-        cleaned = text.replace(password, REDACTED) if password else text
-        return cleaned[:_REASON_LIMIT]
+        return scrub_secret(text, self._credentials.password)[:_REASON_LIMIT]
 
-    def _post(self, body: bytes) -> tuple[httpx.Response, int]:
-        """POST with retries for connect failures only; returns the response and attempts."""
-        attempt = 0
+    def _exchange_blocking(self, body: bytes, deadline: float, progress: _Progress) -> Answer:
+        """POST with retries for connect failures only, and read the capped answer."""
+
+        def trace(event: str, info: dict[str, Any]) -> None:
+            if event.endswith(_SENDING):
+                progress.sent = True
+
         while True:
-            attempt += 1
+            progress.attempts += 1
+            remaining = max(0.001, deadline - time.monotonic())
+            timeout = httpx.Timeout(
+                min(self._read_timeout, remaining),
+                connect=min(self._connect_timeout, remaining),
+                pool=min(self._connect_timeout, remaining),
+            )
             try:
-                return self._http.post(self.url, content=body), attempt
+                with self._http.stream(
+                    "POST", self.url, content=body, timeout=timeout, extensions={"trace": trace}
+                ) as response:
+                    data = _read_capped(response, deadline, self._max_body)
+                    return Answer(response.status_code, data, progress.attempts)
             except _NEVER_SENT:
-                if attempt >= self._connect_attempts:
+                pause = self._retry_backoff * progress.attempts
+                if progress.attempts >= self._connect_attempts or (
+                    time.monotonic() + pause >= deadline
+                ):
                     raise
-                time.sleep(self._retry_backoff * attempt)
+                time.sleep(pause)
+
+    def _exchange(self, body: bytes) -> Answer:
+        """One call within the overall deadline. The blocking exchange runs in its own thread so
+        the caller gets an answer at the deadline at the latest, even from a portal that trickles
+        bytes; a late answer is discarded, never recorded."""
+        deadline = time.monotonic() + self.deadline
+        progress = _Progress()
+        result: list[Answer | BaseException] = []
+        done = threading.Event()
+
+        def work() -> None:
+            try:
+                result.append(self._exchange_blocking(body, deadline, progress))
+            except BaseException as exc:
+                result.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name="portal-call", daemon=True).start()
+        if not done.wait(max(0.0, deadline - time.monotonic()) + 0.05):
+            raise DeadlineExceeded(sent=progress.sent)
+        answer = result[0]
+        if isinstance(answer, DeadlineExceeded):
+            raise DeadlineExceeded(sent=True)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
 
     def send_sms(self, message: SendSms) -> SendOutcome:
         """Post one send_sms and say what became of it."""
@@ -102,7 +223,7 @@ class PortalClient:
         started = time.perf_counter()
         attempts = 1
         try:
-            response, attempts = self._post(body)
+            answer = self._exchange(body)
         except _NEVER_SENT as exc:
             attempts = self._connect_attempts
             result = SendOutcome(
@@ -110,6 +231,25 @@ class PortalClient:
                 category="other",
                 reached_portal=False,
                 reason=f"could not connect to the portal ({type(exc).__name__}); nothing was sent",
+            )
+        except DeadlineExceeded as exc:
+            if exc.sent:
+                result = SendOutcome(
+                    "unknown",
+                    reason=f"no complete answer from the portal within {self.deadline:g} s",
+                )
+            else:
+                result = SendOutcome(
+                    "rejected",
+                    category="other",
+                    reached_portal=False,
+                    reason=(
+                        f"could not reach the portal within {self.deadline:g} s; nothing was sent"
+                    ),
+                )
+        except BodyTooLarge as exc:
+            result = SendOutcome(
+                "unknown", reason=f"the portal's answer was refused unread ({exc})"
             )
         except httpx.TimeoutException as exc:
             result = SendOutcome(
@@ -121,7 +261,8 @@ class PortalClient:
                 reason=f"the connection failed after the request was sent ({type(exc).__name__})",
             )
         else:
-            result = classify_send_response(response.status_code, response.content, self._scrub)
+            attempts = answer.attempts
+            result = classify_send_response(answer.status_code, answer.body, self._scrub)
         return replace(
             result,
             attempts=attempts,
@@ -133,16 +274,49 @@ class PortalClient:
         """The SIM's latest mobile-terminated messages, newest first."""
         body = build_query_sms_mt_details(iccid, self._credentials, lastx=lastx)
         try:
-            response, _ = self._post(body)
-        except httpx.HTTPError as exc:
+            answer = self._exchange(body)
+        except (httpx.HTTPError, DeadlineExceeded, BodyTooLarge) as exc:
             raise PortalError(f"portal query failed: {type(exc).__name__}") from None
         try:
-            parsed = parse_response(response.content, "query_sms_mt_details")
+            parsed = parse_response(answer.body, "query_sms_mt_details")
         except XmlError as exc:
-            raise PortalError(f"portal answered HTTP {response.status_code}: {exc}") from None
+            raise PortalError(f"portal answered HTTP {answer.status_code}: {exc}") from None
+        if parsed.ambiguity:
+            raise PortalError(f"the portal's answer is ambiguous ({parsed.ambiguity})")
         if not parsed.succeeded:
             raise PortalError(self._scrub(parsed.failure_reason()))
         return parse_sms_details(parsed)
+
+
+_PASSWORD_ELEMENT = re.compile(r"<password\b[^>]*>.*?</password\s*>", re.IGNORECASE | re.DOTALL)
+
+
+def secret_forms(secret: str) -> set[str]:
+    """Every spelling of `secret` that text we store or show may hold: raw, XML/HTML-escaped
+    (named and numeric entities), URL-encoded, JSON-escaped."""
+    if not secret:
+        return set()
+    forms = {
+        secret,
+        html.escape(secret, quote=False),
+        html.escape(secret, quote=True),
+        secret.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
+        "".join(f"&#{ord(c)};" for c in secret),
+        "".join(f"&#x{ord(c):x};" for c in secret),
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    }
+    return {f for f in forms if f}
+
+
+def scrub_secret(text: str, secret: str) -> str:
+    """`text` with any echoed `<password>` element emptied and every form of `secret` removed."""
+    cleaned = _PASSWORD_ELEMENT.sub(f"<password>{REDACTED}</password>", text)
+    for form in sorted(secret_forms(secret), key=len, reverse=True):
+        cleaned = cleaned.replace(form, REDACTED)
+    return cleaned
 
 
 def classify_send_response(
@@ -170,6 +344,12 @@ def classify_send_response(
             "unknown",
             http_status=status_code,
             reason=f"the portal's answer was not the expected XML ({clean(str(exc))})",
+        )
+    if parsed.ambiguity is not None:
+        return SendOutcome(
+            "unknown",
+            http_status=status_code,
+            reason=f"the portal's answer is ambiguous ({parsed.ambiguity})",
         )
     if parsed.outcome is None:
         return SendOutcome(

@@ -48,6 +48,9 @@ class Response:
     outcome: str | None
     fields: dict[str, str] = field(default_factory=dict)
     element: etree._Element | None = None
+    #: Why the outcome cannot be read with certainty (several api_outcome elements, markup
+    #: inside one); None when it can. An ambiguous answer is never taken as success or failure.
+    ambiguity: str | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -136,17 +139,26 @@ def parse_response(body: bytes, call: str) -> Response:
     expected = f"{call}_response"
     if root.tag != expected:
         raise XmlError(f"expected <{expected}>, got <{root.tag}>")
-    outcome: str | None = None
+    outcomes: list[etree._Element] = []
     fields: dict[str, str] = {}
     for child in root:
         if not isinstance(child.tag, str):
             continue
-        text = "".join(str(t) for t in child.itertext()).strip()
         if child.tag == "api_outcome":
-            outcome = text
+            outcomes.append(child)
         elif child.tag not in fields:
-            fields[child.tag] = text
-    return Response(expected, root.get("api_id"), outcome, fields, root)
+            fields[child.tag] = "".join(str(t) for t in child.itertext()).strip()
+    outcome: str | None = None
+    ambiguity: str | None = None
+    if len(outcomes) > 1:
+        ambiguity = f"{len(outcomes)} api_outcome elements"
+    elif outcomes:
+        element = outcomes[0]
+        if len(element):  # child elements: `<b>succ</b>ess` is not a plain word
+            ambiguity = "markup inside api_outcome"
+        else:
+            outcome = (element.text or "").strip()
+    return Response(expected, root.get("api_id"), outcome, fields, root, ambiguity)
 
 
 def build_response(

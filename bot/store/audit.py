@@ -45,6 +45,7 @@ EVENTS = frozenset(
         "delivered",
         "reply_received",
         "foreign_request_refused",
+        "late_outcome",
         "delivery_status",
         "grant_created",
         "grant_revoked",

@@ -67,21 +67,23 @@ class Bot:
         **kw: Any,
     ) -> httpx.Response:
         view = view or view_call.args["view"]
-        payload = {
-            "type": "view_submission",
-            "team": {"id": "T0001", "domain": "x"},
-            "user": {"id": user, "username": user.lower(), "team_id": "T0001"},
-            "api_app_id": "A0001",
-            "trigger_id": "T.submit",
-            "view": {
-                **view,
-                # an updated view (response_action: update) keeps the modal's id
-                "id": view.get("id") or view_call.args["view"]["id"],
-                "hash": "h",
-                "state": {"values": values},
-            },
-        }
-        return self.client.interaction(payload, **kw)
+        # an updated view (response_action: update) keeps the modal's id
+        view_id = view.get("id") or view_call.args["view"]["id"]
+        return self.client.interaction(submission(view, view_id, values, user), **kw)
+
+
+def submission(
+    view: dict[str, Any], view_id: str, state: dict[str, Any], user: str = SENDER
+) -> dict[str, Any]:
+    """A view_submission payload as Slack sends it, for the modal `view` with these values."""
+    return {
+        "type": "view_submission",
+        "team": {"id": "T0001", "domain": "x"},
+        "user": {"id": user, "username": user.lower(), "team_id": "T0001"},
+        "api_app_id": "A0001",
+        "trigger_id": "T.submit",
+        "view": {**view, "id": view_id, "hash": "h", "state": {"values": state}},
+    }
 
 
 def values(
