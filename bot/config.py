@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     SMSBOT_ADMINS: str = ""
     SMSBOT_APPROVAL_CHANNEL: str | None = None
     SMSBOT_RECEIPT_PASSPHRASE: SecretStr | None = None
+    SMSBOT_RECEIPTS: Literal["on", "off"] = "on"
     SMSBOT_APPROVAL_TTL_MINUTES: int = Field(default=60, ge=1, le=7 * 24 * 60)
     SMSBOT_PORTAL_CONNECT_TIMEOUT: float = Field(default=5.0, gt=0, le=120)
     SMSBOT_PORTAL_READ_TIMEOUT: float = Field(default=20.0, gt=0, le=600)

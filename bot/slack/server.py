@@ -28,7 +28,7 @@ from bot.runtime import Runtime, build_runtime
 from bot.slack.app import SlackConfigError, build_app
 from bot.slack.deps import SlackDeps
 from bot.slack.flow import start_sweeper
-from bot.slack.receipts import ReceiptsEndpoint
+from bot.slack.receipts import check_receipt_settings, receipts_endpoint
 from bot.wsgi import reply
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ def build_http(runtime: Runtime, host: str, port: int) -> tuple[HttpServer, Slac
     """HTTP mode: Slack's requests arrive at POST /slack/events, signature-checked."""
     app, deps = build_app(runtime, socket_mode=False)
     slack = SlackRequestHandler(app, path="/slack/events")
-    router = Router(deps, slack=slack, receipts=ReceiptsEndpoint(deps))
+    router = Router(deps, slack=slack, receipts=receipts_endpoint(deps))
     return HttpServer(router, host, port), deps
 
 
@@ -178,6 +178,7 @@ def run(settings: Settings) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
+    check_receipt_settings(settings)  # before anything is opened or asked
     runtime = build_runtime(settings)
     try:
         if mode(settings) == "http":
@@ -199,8 +200,9 @@ def run(settings: Settings) -> None:
 
 def run_socket_mode(runtime: Runtime) -> None:
     """Socket Mode: requests arrive over the app's WebSocket; HTTP serves only /healthz,
-    /metrics and /portal/receipts. Bolt's built-in Socket Mode client: no extra dependency, thread
-    based like the rest of the bot, and it reconnects on `disconnect` and on a dropped socket."""
+    /metrics and /portal/receipts. The client is slack_sdk's websocket-client adapter: thread
+    based like the rest of the bot, and it reconnects on `disconnect` and on a dropped socket
+    (Bolt's built-in client did not after a drop: docs/decisions.md)."""
     settings = runtime.settings
     app_token = secret_value(settings.SLACK_APP_TOKEN) or ""
     if not app_token.startswith("xapp-"):
@@ -211,7 +213,7 @@ def run_socket_mode(runtime: Runtime) -> None:
     app, deps = build_app(runtime, socket_mode=True)
     handler = SocketModeHandler(app, app_token, ping_interval=5)
     watch = SocketWatch(handler.client, settings.SMSBOT_SOCKET_GRACE_SECONDS)
-    router = Router(deps, slack=None, receipts=ReceiptsEndpoint(deps), socket=watch)
+    router = Router(deps, slack=None, receipts=receipts_endpoint(deps), socket=watch)
     server = HttpServer(router, settings.HOST, settings.PORT).start()
     try:
         try:

@@ -46,6 +46,7 @@ EVENTS = frozenset(
         "reply_received",
         "foreign_request_refused",
         "late_outcome",
+        "receipt_mismatch",
         "delivery_status",
         "grant_created",
         "grant_revoked",
