@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wsgiref.types import StartResponse
+from wsgiref.types import StartResponse, WSGIEnvironment
 
 
 def reply(
@@ -15,3 +15,15 @@ def reply(
         [("Content-Type", f"{content_type}; charset=utf-8"), ("Content-Length", str(len(data)))],
     )
     return [data]
+
+
+def read_body(environ: WSGIEnvironment, cap: int) -> bytes | None:
+    """The request body, at most `cap` bytes: None when it is larger (or says it is), so the
+    caller answers 413 without having read more than the cap."""
+    declared = environ.get("CONTENT_LENGTH") or ""
+    if declared and (not declared.isascii() or not declared.isdigit()):
+        return None
+    if declared and int(declared) > cap:
+        return None
+    data: bytes = environ["wsgi.input"].read(int(declared) if declared else cap + 1)
+    return None if len(data) > cap else data

@@ -201,6 +201,7 @@ def _serve(db_url: str, slack_url: str, portal_url: str) -> tuple[subprocess.Pop
             "M2M_USERNAME": SANDBOX_CREDENTIALS.username,
             "M2M_PASSWORD": SANDBOX_CREDENTIALS.password,
             "SMSBOT_APPROVAL_CHANNEL": "C0APPROVE",
+            "SMSBOT_RECEIPT_PASSPHRASE": "receipt-pass",
         }
     )
     return proc, f"http://127.0.0.1:{port}/slack/events"

@@ -32,9 +32,9 @@ class SlackConfigError(Exception):
 def build_app(
     runtime: Runtime, *, socket_mode: bool, group_ttl: float = 60.0
 ) -> tuple[App, SlackDeps]:
-    """The Bolt app. HTTP mode verifies every request's signature with SLACK_SIGNING_SECRET and
-    refuses to start without it; Socket Mode receives requests over the app's own authenticated
-    connection, so it verifies nothing and holds no placeholder secret."""
+    """The Bolt app. HTTP mode refuses to start without SLACK_SIGNING_SECRET (the edge in front
+    of the app checks every signature with it); Socket Mode receives requests over the app's own
+    authenticated connection and holds no secret."""
     settings = runtime.settings
     token = secret_value(settings.SLACK_BOT_TOKEN)
     signing_secret = secret_value(settings.SLACK_SIGNING_SECRET)
@@ -54,8 +54,11 @@ def build_app(
     try:
         app = App(
             client=client,
-            signing_secret="" if socket_mode else signing_secret,
-            request_verification_enabled=not socket_mode,
+            # HTTP mode: signatures are checked by bot.slack.edge.SlackEdge before a request
+            # reaches Bolt (with a body cap, and without Bolt's habit of logging a refused body
+            # in full). Socket Mode: requests come over the app's own authenticated connection.
+            signing_secret="",
+            request_verification_enabled=False,
             # The response goes out the moment a listener returns (instead of Bolt polling for
             # the ack every 10 ms); listeners ack and hand slow work to SlackDeps.later.
             process_before_response=True,

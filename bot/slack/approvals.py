@@ -32,7 +32,8 @@ def _clicker(body: dict[str, Any]) -> Audience:
 
 def _request_id(value: Any) -> int | None:
     text = str(value or "")
-    return int(text) if text.isdigit() else None
+    # ASCII digits only: "²".isdigit() is True, and int("²") raises.
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 12 else None
 
 
 def handle_approve(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:

@@ -22,7 +22,7 @@ from bot.slack.blocks import quoted
 from bot.slack.deps import SlackDeps
 from bot.slack.flow import audience_of, thread_of
 from bot.slack.mrkdwn import clip, escape
-from bot.wsgi import reply
+from bot.wsgi import read_body, reply
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +38,6 @@ def receipt_status(root: etree._Element) -> str:
         if value:
             return value.lower()
     return "delivered"
-
-
-def read_body(environ: WSGIEnvironment, cap: int) -> bytes | None:
-    """The request body, at most `cap` bytes (None: larger, or a bad Content-Length)."""
-    declared = environ.get("CONTENT_LENGTH") or ""
-    if declared and not declared.isdigit():
-        return None
-    if declared and int(declared) > cap:
-        return None
-    data: bytes = environ["wsgi.input"].read(int(declared) if declared else cap + 1)
-    return None if len(data) > cap else data
 
 
 def check_receipt_settings(settings: Settings) -> None:

@@ -27,6 +27,7 @@ from bot.config import Settings, secret_value
 from bot.runtime import Runtime, build_runtime
 from bot.slack.app import SlackConfigError, build_app
 from bot.slack.deps import SlackDeps
+from bot.slack.edge import SlackEdge
 from bot.slack.flow import start_sweeper
 from bot.slack.receipts import check_receipt_settings, receipts_endpoint
 from bot.wsgi import reply
@@ -73,7 +74,7 @@ class Router:
         self,
         deps: SlackDeps,
         *,
-        slack: SlackRequestHandler | None,
+        slack: WsgiApp | None,
         receipts: WsgiApp | None = None,
         socket: SocketWatch | None = None,
     ) -> None:
@@ -125,7 +126,18 @@ class HttpServer:
             port=port,
             threads=threads,
             ident="smsbot",
-            asyncore_loop_timeout=0.2,
+            # Connections wait in the event loop, not in worker threads, until their request is
+            # complete: many slow or stalled clients cost a socket each, never a thread. Up to
+            # 1,000 at once; one silent for 30 s is closed (checked every 5 s).
+            connection_limit=1000,
+            channel_timeout=30,
+            cleanup_interval=5,
+            # waitress passes this to select() as an int: 0.2 became 0, a busy loop on an idle
+            # server. One second costs nothing (the loop wakes on any socket event).
+            asyncore_loop_timeout=1,
+            # Backstops behind the per-route caps (Slack 128 KiB, receipts 64 KiB).
+            max_request_body_size=1024 * 1024,
+            max_request_header_size=64 * 1024,
             clear_untrusted_proxy_headers=True,
         )
         self._thread: threading.Thread | None = None
@@ -163,7 +175,8 @@ class HttpServer:
 def build_http(runtime: Runtime, host: str, port: int) -> tuple[HttpServer, SlackDeps]:
     """HTTP mode: Slack's requests arrive at POST /slack/events, signature-checked."""
     app, deps = build_app(runtime, socket_mode=False)
-    slack = SlackRequestHandler(app, path="/slack/events")
+    secret = secret_value(runtime.settings.SLACK_SIGNING_SECRET) or ""
+    slack = SlackEdge(SlackRequestHandler(app, path="/slack/events"), secret)
     router = Router(deps, slack=slack, receipts=receipts_endpoint(deps))
     return HttpServer(router, host, port), deps
 

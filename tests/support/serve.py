@@ -24,17 +24,20 @@ def start_serve(env: dict[str, str], timeout: float = 60.0) -> tuple[subprocess.
     assert proc.stderr is not None
     stderr = proc.stderr
     found: list[int] = []
+    tail: list[str] = []
     ready = threading.Event()
 
     def read_log() -> None:
         for line in stderr:
+            tail[:] = [*tail[-4:], line.rstrip()]
             match = _LISTENING.search(line)
             if match and not found:
                 found.append(int(match.group(1)))
                 ready.set()
+        ready.set()  # the process ended (before listening, if `found` is empty)
 
     threading.Thread(target=read_log, daemon=True).start()
-    if not ready.wait(timeout):
+    if not ready.wait(timeout) or not found:
         proc.kill()
-        raise RuntimeError("smsbot serve did not start")
+        raise RuntimeError("smsbot serve did not start: " + " | ".join(tail))
     return proc, found[0]
