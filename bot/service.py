@@ -35,6 +35,7 @@ from bot.store.grants import AccessDecision, aware, check_access
 from bot.store.inventory import get_group, get_sim
 from bot.store.models import Approval, SmsRequest
 from bot.store.requests import transition
+from bot.store.safe_text import storable
 
 Source = Literal["cli", "slack"]
 SubmitStatus = Literal[
@@ -42,7 +43,8 @@ SubmitStatus = Literal[
 ]
 SENDABLE_STATES = ("recorded", "approved")
 _OUTCOME_EVENTS = {"accepted": "sent", "rejected": "failed", "unknown": "outcome_unknown"}
-_AUDIT_TEXT_LIMIT = 4000
+#: Sizes of the request columns that carry who asked and how (models.SmsRequest).
+_PRINCIPAL_LIMITS = {"user": 64, "channel": 32, "idempotency key": 200}
 
 
 @dataclass(frozen=True)
@@ -135,19 +137,38 @@ def approval_intact(session: Session, req: SmsRequest) -> bool:
 def _input_details(cmd: SendCommand) -> dict[str, Any]:
     """What the user typed, for refusal rows: nothing they entered is lost."""
     d = cmd.draft
+    # Whole values: audit.append caps each string (with its length and digest).
     return {
         "input": {
-            "iccid": d.iccid[:64],
-            "message_text": d.message_text[:_AUDIT_TEXT_LIMIT],
+            "iccid": d.iccid,
+            "message_text": d.message_text,
             "message_length": len(d.message_text),
-            "data_coding": d.data_coding[:32],
-            "origin": (d.origin or "")[:64] or None,
-            "sms_uid": (d.sms_uid or "")[:64] or None,
+            "data_coding": d.data_coding,
+            "origin": d.origin or None,
+            "sms_uid": d.sms_uid or None,
         },
         "source": cmd.source,
         "groups": list(cmd.principal.group_ids),
         "channel": cmd.principal.channel_id,
     }
+
+
+def _principal_problem(cmd: SendCommand) -> Problem | None:
+    """Who asks and how must fit their columns and be storable; else a refusal (audited)."""
+    values = {
+        "user": cmd.principal.user_id,
+        "channel": cmd.principal.channel_id or "",
+        "idempotency key": cmd.idempotency_key or "",
+    }
+    for name, value in values.items():
+        limit = _PRINCIPAL_LIMITS[name]
+        if len(value) > limit or storable(value) != value or not value.isprintable():
+            return Problem(
+                "request",
+                "bad_principal",
+                f"the {name} must be at most {limit} printable characters",
+            )
+    return None
 
 
 def _problem_list(problems: list[Problem]) -> list[dict[str, str]]:
@@ -201,6 +222,17 @@ class SendService:
 
     def _submit(self, cmd: SendCommand, claim: bool) -> Submission:
         with self.db.session() as session:
+            unusable = _principal_problem(cmd)
+            if unusable is not None:
+                row = audit.append(
+                    session,
+                    "invalid",
+                    cmd.principal.user_id,
+                    details={**_input_details(cmd), "problems": _problem_list([unusable])},
+                )
+                return Submission(
+                    "invalid", [unusable], None, None, audit_seq=row.seq, reason=unusable.message
+                )
             if cmd.idempotency_key:
                 repeated = self._repeated_key(session, cmd)
                 if repeated is not None:

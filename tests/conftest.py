@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bot import cli
 from bot.portal.client import PortalClient
 from bot.portal.sandbox import SANDBOX_CREDENTIALS, SandboxPortal, SandboxServer
 from bot.service import SendService
@@ -182,3 +184,27 @@ def portal(sandbox: SandboxServer) -> Iterator[PortalClient]:
 @pytest.fixture
 def service(database: Database, portal: PortalClient) -> SendService:
     return SendService(database, portal, admins=frozenset({"UADMIN"}), approval_channel="C0APPROVE")
+
+
+# ---- the CLI in-process ----------------------------------------------------------------------
+class Run:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+
+@pytest.fixture
+def smsbot(db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run `smsbot ARGS…` in-process against this test's database; returns a Run."""
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("SMSBOT_ADMINS", "UADMIN")
+    for name in ("M2M_API_ID", "M2M_USERNAME", "M2M_PASSWORD", "SMSBOT_PORTAL"):
+        monkeypatch.delenv(name, raising=False)
+
+    def run(*args: str) -> Run:
+        monkeypatch.setattr(sys, "argv", ["smsbot", *args])
+        with pytest.raises(SystemExit) as info:
+            cli.main()
+        captured = capsys.readouterr()
+        return Run(int(info.value.code or 0), captured.out, captured.err)
+
+    return run

@@ -11,33 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from bot import cli
 from bot.store.db import Database
 
 MANX = "89440000000000000010"
-
-
-class Run:
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-
-
-@pytest.fixture
-def smsbot(db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
-    """Run `smsbot ARGS…` in-process against this test's database; returns a Run."""
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    monkeypatch.setenv("SMSBOT_ADMINS", "UADMIN")
-    for name in ("M2M_API_ID", "M2M_USERNAME", "M2M_PASSWORD", "SMSBOT_PORTAL"):
-        monkeypatch.delenv(name, raising=False)
-
-    def run(*args: str) -> Run:
-        monkeypatch.setattr(sys, "argv", ["smsbot", *args])
-        with pytest.raises(SystemExit) as info:
-            cli.main()
-        captured = capsys.readouterr()
-        return Run(int(info.value.code or 0), captured.out, captured.err)
-
-    return run
 
 
 def test_send_accepted_prints_outcome_and_audit_id(smsbot) -> None:  # type: ignore[no-untyped-def]

@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.store.models import AuditEvent, AuditHead, Base
+from bot.store.safe_text import capped, clean_value, for_csv_cell, for_terminal, storable
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
@@ -56,6 +57,13 @@ EVENTS = frozenset(
         "sims_import_refused",
     }
 )
+
+
+#: Column sizes of audit_log, and the cap for any one string in a row's details (2 KB: a refused
+#: input is kept with its length and digest, never at any size).
+ACTOR_LIMIT = 64
+ICCID_LIMIT = 22
+DETAIL_TEXT_LIMIT = 2000
 
 
 def utc_now() -> datetime:
@@ -104,6 +112,19 @@ def append(
     """Append one row in the caller's transaction (it commits with the change it records)."""
     if event not in EVENTS:
         raise ValueError(f"unknown audit event {event!r}")
+    # Whatever a refused request held, it is recorded: values that do not fit a column are cut
+    # (the whole, capped, goes into the details), characters no database can store are escaped
+    # visibly, and no string in the details is longer than DETAIL_TEXT_LIMIT.
+    details = clean_value(details or {}, DETAIL_TEXT_LIMIT)
+    actor = storable(actor)
+    if len(actor) > ACTOR_LIMIT:
+        details["actor_given"] = capped(actor, DETAIL_TEXT_LIMIT)
+        actor = actor[: ACTOR_LIMIT - 1] + "…"
+    if iccid is not None:
+        iccid = storable(iccid)
+        if len(iccid) > ICCID_LIMIT:
+            details["iccid_given"] = capped(iccid, DETAIL_TEXT_LIMIT)
+            iccid = iccid[: ICCID_LIMIT - 1] + "…"
     # Core statements on the session's connection, not the ORM unit of work: this runs three
     # times per send and the ORM path costs several times more.
     # Write the caller's pending ORM changes first: rows are always locked before the audit head,
@@ -115,7 +136,7 @@ def append(
         raise RuntimeError("audit_head row is missing: run `smsbot db upgrade`")
     seq = head.seq + 1
     ts = format_ts(utc_now())
-    details_text = canonical_json(details or {})
+    details_text = canonical_json(details)
     values: dict[str, Any] = {
         "seq": seq,
         "ts": ts,
@@ -226,7 +247,8 @@ def export(session: Session, out: TextIO, fmt: str) -> int:
         writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow(as_dict(row))
+            # Neutralised for spreadsheets (the jsonl export keeps values exact for verifying).
+            writer.writerow({k: for_csv_cell(v) for k, v in as_dict(row).items()})
             count += 1
     elif fmt == "jsonl":
         for row in rows:
@@ -238,7 +260,12 @@ def export(session: Session, out: TextIO, fmt: str) -> int:
 
 
 def to_text(row: AuditEvent) -> str:
-    """One line for people: when, what, who, which request/SIM, details."""
+    """One line for people: when, what, who, which request/SIM, details (control characters
+    escaped: a value typed by someone cannot drive the operator's terminal)."""
+    return for_terminal(_plain_line(row))
+
+
+def _plain_line(row: AuditEvent) -> str:
     buf = io.StringIO()
     buf.write(f"#{row.seq} {row.ts} {row.event:<18} {row.actor}")
     if row.request_id is not None:

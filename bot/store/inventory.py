@@ -20,6 +20,10 @@ _FALSE = {"0", "false", "no", "n", "inactive"}
 
 
 def get_sim(session: Session, iccid: str) -> SimInfo | None:
+    """The inventory's entry; None for an ICCID that is not ASCII digits of a possible length
+    (nothing else can be in the table, and a NUL would make PostgreSQL refuse the query)."""
+    if not (iccid.isascii() and iccid.isdigit() and len(iccid) <= 22):
+        return None
     sim = session.get(Sim, iccid)
     if sim is None:
         return None
