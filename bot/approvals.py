@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.authz import Principal
-from bot.service import Execution, SendService, current_hash, requester_of
+from bot.service import Execution, SendService, current_hash
 from bot.store import audit
 from bot.store.grants import aware, check_access, who_can_grant
 from bot.store.inventory import get_sim
@@ -108,11 +108,13 @@ class Approvals:
         break_glass: bool,
     ) -> Decision:
         actor = principal.user_id
+        # The requester's groups as they are now, looked up before the row is locked.
+        requester = self.service.requester_now(request_id)
         with self.db.session() as session:
             req = session.execute(
                 select(SmsRequest).where(SmsRequest.id == request_id).with_for_update()
             ).scalar_one_or_none()
-            if req is None:
+            if req is None or requester is None:
                 return Decision("not_found", f"There is no request #{request_id}.")
             expires = aware(req.expires_at)
             if req.state == "awaiting_approval" and expires and expires <= audit.utc_now():
@@ -162,7 +164,7 @@ class Approvals:
                 )
             # The requester's right to send is checked again now, not only at request time.
             sender = check_access(
-                session, requester_of(req), "sender", req.iccid, group, self.service.admins
+                session, requester, "sender", req.iccid, group, self.service.admins
             )
             if not sender.allowed:
                 self._close(session, req, "refused", actor, sender.reason)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, Protocol
 
 Role = Literal["sender", "approver", "admin", "auditor"]
 ROLES: tuple[Role, ...] = ("sender", "approver", "admin", "auditor")
@@ -25,6 +25,12 @@ _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 class AuthzInputError(ValueError):
     """A subject, scope, role or expiry that cannot be used; the message says how to fix it."""
+
+
+class GroupDirectory(Protocol):
+    """Where user-group membership is looked up (Slack's usergroups.users.list)."""
+
+    def groups_of(self, user_id: str, *, fresh: bool = False) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -70,9 +76,16 @@ def parse_scope(scope: str) -> str:
         if re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
             return value
         raise AuthzInputError("a group scope is `group:NAME` (letters, digits, _ . -)")
-    if value.endswith("*") and value[:-1].isdigit() and 1 <= len(value) - 1 <= 21:
+    # ASCII digits only: `８９４４*` passes str.isdigit() and would never match an ICCID.
+    digits = value[:-1] if value.endswith("*") else value
+    if not (digits.isascii() and digits.isdigit()):
+        raise AuthzInputError(
+            f"`{scope}` is not a SIM scope: use an ICCID, a prefix like `894412*` (digits 0-9), "
+            "`group:NAME` or `*`"
+        )
+    if value.endswith("*") and 1 <= len(digits) <= 21:
         return value
-    if value.isdigit() and 18 <= len(value) <= 22:
+    if 18 <= len(value) <= 22:
         return value
     raise AuthzInputError(
         f"`{scope}` is not a SIM scope: use an ICCID, a prefix like `894412*`, `group:NAME` or `*`"

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot import metrics
-from bot.authz import Principal
+from bot.authz import GroupDirectory, Principal
 from bot.portal.client import PortalClient
 from bot.portal.outcome import SendOutcome
 from bot.portal.protocol import SendSms
@@ -58,6 +58,9 @@ class SendCommand:
     idempotency_key: str | None = None
     #: The user has seen the warnings and wants to send anyway.
     confirmed: bool = False
+    #: The digest of the warnings the user was shown and confirmed (Slack's form); None when
+    #: the confirmation is given with the request itself (the CLI's --yes after reading them).
+    confirmation: str | None = None
 
 
 @dataclass
@@ -111,7 +114,7 @@ def request_hash(iccid: str, text: str, coding: str, origin: str | None, uid: st
 
 
 def requester_of(req: SmsRequest) -> Principal:
-    """The principal a recorded request was made by (user, user groups, channel)."""
+    """The principal a recorded request was made by (user, user groups, channel), as recorded."""
     return Principal(
         req.requester, tuple(filter(None, req.requester_groups.split(","))), req.channel_id
     )
@@ -151,6 +154,13 @@ def _input_details(cmd: SendCommand) -> dict[str, Any]:
         "groups": list(cmd.principal.group_ids),
         "channel": cmd.principal.channel_id,
     }
+
+
+def _confirmed(cmd: SendCommand, checked: CheckedMessage) -> bool:
+    """Confirmed, and for these warnings: a box ticked for other fields or warnings is not."""
+    if not cmd.confirmed:
+        return False
+    return cmd.confirmation is None or cmd.confirmation == checked.warnings_digest
 
 
 def _principal_problem(cmd: SendCommand) -> Problem | None:
@@ -205,6 +215,9 @@ class SendService:
         #: Where approvals are asked when the SIM's group names no channel of its own.
         self.approval_channel = approval_channel
         self.approval_ttl = approval_ttl
+        #: Who is in which user group, asked again at decision and send time (the Slack front
+        #: end sets it; None in a process without Slack).
+        self.directory: GroupDirectory | None = None
 
     # ---- submit ------------------------------------------------------------------------------
     def submit(self, cmd: SendCommand, *, claim: bool = False) -> Submission:
@@ -272,7 +285,7 @@ class SendService:
                 return refuse(
                     "denied", "denied", access.reason, role="sender", reason=access.reason
                 )
-            if checked.warnings and not cmd.confirmed:
+            if checked.warnings and not _confirmed(cmd, checked):
                 return refuse(
                     "needs_confirmation",
                     "needs_confirmation",
@@ -490,17 +503,33 @@ class SendService:
         )
 
     # ---- execute -----------------------------------------------------------------------------
-    def execute(self, request_id: int, actor: str) -> Execution:
-        """Send a recorded (or approved) request, once. Safe to call any number of times:
-        authorization is checked again, and only the caller that claims the request sends it."""
+    def requester_now(self, request_id: int) -> Principal | None:
+        """The requester of a recorded request with their user groups as they are now: looked
+        up again (no cache) when a directory is known, so someone removed from the on-call group
+        that gave them `sender` is no longer approved or sent for. Without a directory (a
+        CLI-only process) the groups recorded with the request count. Called before any row is
+        locked: the lookup is a network call."""
         with self.db.session() as session:
             req = session.get(SmsRequest, request_id)
             if req is None:
+                return None
+            recorded = requester_of(req)
+        if self.directory is None or recorded.user_id[:1] not in ("U", "W"):
+            return recorded
+        groups = self.directory.groups_of(recorded.user_id, fresh=True)
+        return Principal(recorded.user_id, groups, recorded.channel_id)
+
+    def execute(self, request_id: int, actor: str) -> Execution:
+        """Send a recorded (or approved) request, once. Safe to call any number of times:
+        authorization is checked again, and only the caller that claims the request sends it."""
+        principal = self.requester_now(request_id)
+        with self.db.session() as session:
+            req = session.get(SmsRequest, request_id)
+            if req is None or principal is None:
                 raise LookupError(f"no request #{request_id}")
             if req.state not in SENDABLE_STATES:
                 return Execution(req, None, None, False)
             sim = get_sim(session, req.iccid)
-            principal = requester_of(req)
             access = check_access(
                 session,
                 principal,

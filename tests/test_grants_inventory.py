@@ -199,3 +199,12 @@ def test_header_must_name_known_columns(database: Database) -> None:
     with database.session() as session:
         result = import_csv(session, io.StringIO("msisdn,label\n1,2\n"), "cli:test")
     assert result.errors and result.errors[0].startswith("line 1:")
+
+
+@pytest.mark.parametrize("scope", ["８９４４*", "٨٩٤٤*", "89440000000000000０10", "²*"])
+def test_scopes_take_ascii_digits_only(scope: str) -> None:
+    from bot.authz import AuthzInputError, parse_scope
+
+    with pytest.raises(AuthzInputError, match="digits 0-9"):
+        parse_scope(scope)
+    assert parse_scope("8944*") == "8944*"

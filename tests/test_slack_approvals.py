@@ -312,3 +312,18 @@ def test_edit_after_approval_is_never_sent_over_slack(approval_bot: Bot) -> None
     assert "changed after it was made" in closed.args["text"]
     assert bot.portal_sends == []
     assert bot.events()[-1] == "denied"
+
+
+def test_removed_from_the_on_call_group_after_asking_is_not_sent(bot: Bot) -> None:
+    """The requester's user groups are asked of Slack again at decision time."""
+    bot.slack.state.usergroups["S0ONCALL"] = [REQUESTER]
+    bot.grant("S0ONCALL", approval_required=True)
+    bot.grant(APPROVER, role="approver")
+    rid = request_via_slack(bot)
+    bot.slack.state.usergroups["S0ONCALL"] = []  # off call now
+    click(bot.client, "approve_request", rid, APPROVER)
+    closed = bot.slack.wait_for("chat.update", lambda c: c.args.get("channel") == "C0APPROVE")[0]
+    assert "Closed" in closed.args["text"]
+    assert bot.portal_sends == []
+    with bot.runtime.db.session() as session:
+        assert session.get(SmsRequest, rid).state == "refused"  # type: ignore[union-attr]

@@ -165,11 +165,12 @@ def test_user_group_grant_lets_members_send(bot: Bot) -> None:
     bot.slack.wait_for("chat.postMessage", lambda c: "thread_ts" in c.args)
     assert len(bot.portal_sends) == 1
     assert bot.slack.calls("usergroups.users.list")[0].args["usergroup"] == "S0OPS"
-    # A second send inside the cache's TTL asks Slack nothing new; a non-member is refused.
+    # The form's check (before the ack) uses the cache; the send itself asks Slack again, so a
+    # removal counts at once: submit (1), send (2), second submit from the cache, send (3).
     second = bot.open_modal(user="U0MEMBER")
     assert bot.submit(second, values(), user="U0MEMBER").text == ""
     bot.slack.wait_for("chat.postMessage", lambda c: "thread_ts" in c.args, count=2)
-    assert len(bot.slack.calls("usergroups.users.list")) == 1
+    assert len(bot.slack.calls("usergroups.users.list")) == 3
     outsider = bot.submit(bot.open_modal(user="U0OUTSIDER"), values(), user="U0OUTSIDER")
     assert "no `sender` grant" in outsider.json()["errors"]["iccid"]
 
@@ -331,3 +332,26 @@ def test_device_reply_lands_in_the_thread_once(bot: Bot) -> None:
     )[0]
     assert "> current status de-activated" in shown.args["text"] and "thread_ts" in shown.args
     assert bot.events().count("reply_received") == 1
+
+
+def test_a_confirmation_covers_only_the_warnings_it_was_given_for(bot: Bot) -> None:
+    bot.grant(SENDER)
+    modal = bot.open_modal()
+    sim_a, sim_b = "89440000000000000011", "89440000000000000029"  # both fail Luhn
+    first = bot.submit(modal, values(iccid=sim_a)).json()
+    view_a = first["view"]
+    # The user ticks the box for SIM A, then changes the ICCID to SIM B and an origin.
+    switched = bot.submit(
+        modal, values(iccid=sim_b, origin="447890123456", confirm=True), view=view_a
+    ).json()
+    assert switched["response_action"] == "update", "SIM B's warnings were never shown"
+    assert bot.portal_sends == []
+    box_a = next(b for b in view_a["blocks"] if b["block_id"] == "confirm")
+    box_b = next(b for b in switched["view"]["blocks"] if b["block_id"] == "confirm")
+    assert box_a["element"]["options"][0]["value"] != box_b["element"]["options"][0]["value"]
+    done = bot.submit(
+        modal, values(iccid=sim_b, origin="447890123456", confirm=True), view=switched["view"]
+    )
+    assert done.text == ""
+    bot.slack.wait_for("chat.postMessage", lambda c: "thread_ts" in c.args)
+    assert [s.findtext("iccid") for s in bot.portal_sends] == [sim_b]

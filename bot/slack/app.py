@@ -71,6 +71,8 @@ def build_app(
             f"SLACK_BOT_TOKEN: auth.test at {settings.SLACK_API_URL} failed ({reason})"
         ) from None
     deps = SlackDeps(runtime, Notifier(client), UserGroups(client, runtime.db, ttl=group_ttl))
+    # The core asks Slack again who is in which group when it decides and when it sends.
+    runtime.service.directory = deps.groups
     tenancy = Tenancy(settings.SLACK_TEAM_ID, settings.SLACK_APP_ID)
 
     @app.middleware

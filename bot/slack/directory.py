@@ -38,11 +38,11 @@ class UserGroups:
             ).scalars()
             return sorted(rows)
 
-    def _members_of(self, group: str) -> frozenset[str]:
+    def _members_of(self, group: str, fresh: bool = False) -> frozenset[str]:
         now = time.monotonic()
         with self._lock:
             cached = self._members.get(group)
-            if cached and cached[0] > now:
+            if cached and cached[0] > now and not fresh:
                 return cached[1]
         try:
             response = self._client.usergroups_users_list(usergroup=group)
@@ -54,5 +54,7 @@ class UserGroups:
             self._members[group] = (now + self._ttl, members)
         return members
 
-    def groups_of(self, user_id: str) -> tuple[str, ...]:
-        return tuple(g for g in self._granted_groups() if user_id in self._members_of(g))
+    def groups_of(self, user_id: str, *, fresh: bool = False) -> tuple[str, ...]:
+        """The granted user groups `user_id` is in; `fresh`: asked of Slack now, not the cache
+        (decisions and sends, where a removal must count at once)."""
+        return tuple(g for g in self._granted_groups() if user_id in self._members_of(g, fresh))

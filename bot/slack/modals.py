@@ -98,6 +98,7 @@ def send_modal(
     sms_uid: str = "",
     sim: SimInfo | None = None,
     warnings: list[Problem] | None = None,
+    confirm_digest: str = "",
     replace: bool = False,
 ) -> dict[str, Any]:
     """The send form. Input block ids are the SPEC's names; values typed so far are kept by
@@ -184,7 +185,9 @@ def send_modal(
                     "options": [
                         {
                             "text": plain("I have checked the warnings: send it"),
-                            "value": "confirmed",
+                            # The box confirms these warnings for these fields only: the core
+                            # compares the digest with the submission's own.
+                            "value": confirm_digest or "unbound",
                         }
                     ],
                 },
@@ -206,6 +209,7 @@ def send_modal_for(
     metadata: dict[str, Any],
     sim: SimInfo | None,
     warnings: list[Problem] | None = None,
+    confirm_digest: str = "",
 ) -> dict[str, Any]:
     """The send form again, around what the user typed so far."""
     return send_modal(
@@ -217,6 +221,7 @@ def send_modal_for(
         sms_uid=draft.sms_uid or "",
         sim=sim,
         warnings=warnings,
+        confirm_digest=confirm_digest,
         replace=draft.apply_replacements,
     )
 

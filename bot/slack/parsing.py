@@ -90,8 +90,8 @@ def _value(values: dict[str, Any], block: str, action: str | None = None) -> Any
     return values.get(block, {}).get(action or block, {})
 
 
-def draft_from_view(state_values: dict[str, Any]) -> tuple[Draft, bool]:
-    """The send modal's inputs → (Draft, confirmed)."""
+def draft_from_view(state_values: dict[str, Any]) -> tuple[Draft, str | None]:
+    """The send modal's inputs → (Draft, the warnings digest the user confirmed, if any)."""
     coding = _value(state_values, "data_coding").get("selected_option") or {}
     options = {
         o.get("value") for o in _value(state_values, "options").get("selected_options") or []
@@ -107,7 +107,7 @@ def draft_from_view(state_values: dict[str, Any]) -> tuple[Draft, bool]:
         sms_uid=_value(state_values, "sms_uid").get("value"),
         apply_replacements="replace" in options,
     )
-    return draft, "confirmed" in confirm
+    return draft, next((str(v) for v in confirm if v), None)
 
 
 def view_metadata(view: dict[str, Any]) -> dict[str, Any]:

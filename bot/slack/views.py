@@ -31,20 +31,30 @@ def _idempotency_key(view: dict[str, Any]) -> str:
     return f"slack-view:{view['id']}"
 
 
+def confirm_box_value(view: dict[str, Any]) -> str | None:
+    """The digest the form's confirm box stands for (None: the form shows no warnings)."""
+    for block in view.get("blocks", []):
+        if block.get("block_id") == "confirm":
+            options = block.get("element", {}).get("options") or [{}]
+            return str(options[0].get("value") or "") or None
+    return None
+
+
 def handle_send_submission(
     ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
 ) -> None:
     deps = deps_of(context)
     metadata = view_metadata(view)
     channel = metadata.get("channel")
-    draft, confirmed = draft_from_view(view["state"]["values"])
+    draft, confirmation = draft_from_view(view["state"]["values"])
     submission = deps.service.submit(
         SendCommand(
             principal=deps.principal(body["user"]["id"], channel),
             draft=draft,
             source="slack",
             idempotency_key=_idempotency_key(view),
-            confirmed=confirmed,
+            confirmed=confirmation is not None,
+            confirmation=confirmation,
         )
     )
     status = submission.status
@@ -55,19 +65,22 @@ def handle_send_submission(
             response_action="errors",
             errors={"iccid": f"Not sent: {submission.reason}"[:ERROR_MAX]},
         )
-    elif status == "needs_confirmation" and any(
-        b.get("block_id") == "confirm" for b in view.get("blocks", [])
-    ):
-        ack(
-            response_action="errors",
-            errors={"confirm": "Tick the box to send anyway, or change the fields above."},
-        )
     elif status == "needs_confirmation":
-        # Show the warnings in the form, with every value typed so far kept.
-        ack(
-            response_action="update",
-            view=send_modal_for(draft, metadata, submission.sim, submission.warnings),
-        )
+        assert submission.checked is not None
+        digest = submission.checked.warnings_digest
+        if confirm_box_value(view) == digest and confirmation is None:
+            # These very warnings are on the form already: only the tick is missing.
+            ack(
+                response_action="errors",
+                errors={"confirm": "Tick the box to send anyway, or change the fields above."},
+            )
+        else:
+            # New or changed warnings (or fields changed after a tick): show them, with every
+            # value typed so far kept and a box that confirms exactly these.
+            ack(
+                response_action="update",
+                view=send_modal_for(draft, metadata, submission.sim, submission.warnings, digest),
+            )
     else:
         ack()  # recorded, awaiting approval or a duplicate: the modal closes
         # Only the submission that recorded the request follows it through: a double submit

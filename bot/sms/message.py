@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -56,6 +58,22 @@ class CheckedMessage:
     @property
     def errors(self) -> list[Problem]:
         return errors(self.problems)
+
+    @property
+    def warnings_digest(self) -> str:
+        """What a confirmation is bound to: these exact fields and these exact warnings. A
+        different ICCID, text, coding, origin or warning needs a new confirmation."""
+        form = json.dumps(
+            [
+                self.iccid,
+                self.message_text,
+                self.data_coding,
+                self.origin,
+                [(p.field, p.code, p.message) for p in self.warnings],
+            ],
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(form.encode("utf-8", "surrogatepass")).hexdigest()
 
     @property
     def warnings(self) -> list[Problem]:

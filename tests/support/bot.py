@@ -67,9 +67,20 @@ class Bot:
         **kw: Any,
     ) -> httpx.Response:
         view = view or view_call.args["view"]
+        values = _ticked_as_slack_sends(values, view)
         # an updated view (response_action: update) keeps the modal's id
         view_id = view.get("id") or view_call.args["view"]["id"]
         return self.client.interaction(submission(view, view_id, values, user), **kw)
+
+
+def _ticked_as_slack_sends(state: dict[str, Any], view: dict[str, Any]) -> dict[str, Any]:
+    """A ticked confirm box carries the value of the option shown in that view, as in Slack."""
+    ticked = state.get("confirm", {}).get("confirm", {}).get("selected_options")
+    box = next((b for b in view.get("blocks", []) if b.get("block_id") == "confirm"), None)
+    if not ticked or box is None:
+        return state
+    option = box["element"]["options"][0]
+    return {**state, "confirm": {"confirm": {"type": "checkboxes", "selected_options": [option]}}}
 
 
 def submission(
