@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -13,9 +14,10 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.authz import AuthzInputError, Principal, parse_role
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import DEFAULT_DATABASE_URL, ConfigError, Settings, load_settings
 from bot.portal.sandbox import DEMO_SIMS, SANDBOX_CREDENTIALS, SandboxServer
 from bot.runtime import Runtime, build_runtime
 from bot.service import Execution, SendCommand, Submission
@@ -23,6 +25,8 @@ from bot.sms.iccid import normalize_iccid
 from bot.sms.message import Draft
 from bot.store import audit
 from bot.store.db import Database
+from bot.store.errors import describe as describe_db_error
+from bot.store.errors import where as where_database
 from bot.store.grants import (
     check_access,
     grant_or_refuse,
@@ -37,6 +41,7 @@ from bot.store.models import AuditEvent, SimGroup
 #: Exit statuses of `smsbot send` (README): 0 only when the portal accepted the message.
 EXIT_OK = 0
 EXIT_REFUSED = 1
+log = logging.getLogger("smsbot")
 EXIT_USAGE = 2
 EXIT_REJECTED = 3
 EXIT_UNKNOWN = 4
@@ -58,10 +63,17 @@ def _settings() -> Settings:
         raise Fail(str(exc), EXIT_USAGE) from None
 
 
+def _say_database(url: str) -> None:
+    """`--verbose`: which database this command opened."""
+    log.info("database: %s", where_database(url))
+
+
 @contextmanager
 def _database() -> Iterator[Database]:
     """The database alone, migrated (commands that need no portal)."""
-    db = Database(_settings().DATABASE_URL)
+    url = _settings().DATABASE_URL
+    _say_database(url)
+    db = Database(url)
     try:
         upgrade(db.engine)
         yield db
@@ -71,7 +83,9 @@ def _database() -> Iterator[Database]:
 
 @contextmanager
 def _runtime() -> Iterator[Runtime]:
-    runtime = build_runtime(_settings())
+    settings = _settings()
+    _say_database(settings.DATABASE_URL)
+    runtime = build_runtime(settings)
     try:
         yield runtime
     finally:
@@ -155,12 +169,41 @@ def send(
         confirmed=confirmed,
     )
     with _runtime() as runtime:
-        submission, execution = runtime.service.send(command)
+        # A CLI-only deployment has no `serve` sweeping: sends a stopped process left without
+        # an outcome are settled here too.
+        runtime.service.settle_stale_sends()
+        try:
+            submission, execution = runtime.service.send(command)
+        except KeyboardInterrupt:
+            _cut_off(runtime, "the send was interrupted (Ctrl-C) after it was claimed")
+            raise
+        except SQLAlchemyError as exc:
+            if not runtime.service.interrupted:
+                raise
+            _cut_off(runtime, f"the database failed while recording it ({type(exc).__name__})")
+            raise
         trail: list[AuditEvent] = []
         if submission.request is not None:
             with runtime.db.session() as session:
                 trail = audit.query(session, request_id=submission.request.id)
     _report(submission, execution, trail)
+
+
+def _cut_off(runtime: Runtime, why: str) -> NoReturn:
+    """A claimed send was cut off: its outcome is unknown. Settle it (when the database answers;
+    otherwise the next command or `serve` does) and say so — exit 4, never "aborted"."""
+    ids = list(runtime.service.interrupted)
+    try:
+        runtime.service.settle_interrupted(why)
+        settled = "recorded as unknown"
+    except SQLAlchemyError:
+        settled = "to be recorded as unknown once the database answers"
+    names = ", ".join(f"#{i}" for i in ids)
+    raise Fail(
+        f"request {names}: outcome unknown — {why}; the message may or may not have been sent. "
+        f"Check the SIM's SMS log (`/sms status`) before sending again ({settled}).",
+        EXIT_UNKNOWN,
+    )
 
 
 def _report(
@@ -231,6 +274,11 @@ def sims_import(file: Path) -> None:
                 result = import_csv(session, source, _operator())
                 if result.errors:
                     raise _ImportFailed(result.errors)
+        except UnicodeDecodeError as exc:
+            raise Fail(
+                f"{file} is not UTF-8 text (byte {exc.start + 1}): save it as UTF-8 CSV",
+                EXIT_USAGE,
+            ) from None
         except _ImportFailed as failed:
             with database.session() as session:
                 audit.append(
@@ -583,7 +631,8 @@ def serve() -> None:
 
 
 def main() -> NoReturn:
-    """Entry point: click errors become one line `smsbot: …` and a non-zero status."""
+    """Entry point: click errors, database and file problems become one line `smsbot: …` and a
+    non-zero status (2 for what the operator must fix), never a traceback."""
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
@@ -592,4 +641,12 @@ def main() -> NoReturn:
     except click.ClickException as exc:
         click.echo(f"smsbot: {exc.format_message()}", err=True)
         sys.exit(exc.status if isinstance(exc, Fail) else exc.exit_code)
+    except SQLAlchemyError as exc:
+        url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+        click.echo(f"smsbot: {describe_db_error(exc, url)}", err=True)
+        sys.exit(EXIT_USAGE)
+    except OSError as exc:
+        name = f" {exc.filename}" if exc.filename else ""
+        click.echo(f"smsbot: cannot use{name}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_USAGE)
     sys.exit(EXIT_OK)

@@ -29,6 +29,10 @@ SECRET_FILE_VARIABLES = (
 DEFAULT_PORTAL_URL = "https://api.m2miportal.com"
 
 
+#: Relative: the file `smsbot.db` in the directory the command runs in (`--verbose` names it).
+DEFAULT_DATABASE_URL = "sqlite:///smsbot.db"
+
+
 class ConfigError(Exception):
     """A configuration value is missing or malformed; the message names the variable only."""
 
@@ -38,7 +42,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True)
 
-    DATABASE_URL: str = "sqlite:///smsbot.db"
+    DATABASE_URL: str = DEFAULT_DATABASE_URL
     SLACK_BOT_TOKEN: SecretStr | None = None
     SLACK_SIGNING_SECRET: SecretStr | None = None
     SLACK_APP_TOKEN: SecretStr | None = None
@@ -123,10 +127,18 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _live_needs_credentials(self) -> Settings:
-        if self.SMSBOT_PORTAL == "live":
-            for name in ("M2M_API_ID", "M2M_USERNAME", "M2M_PASSWORD"):
-                if getattr(self, name) is None:
-                    raise ValueError(f"{name}: required when SMSBOT_PORTAL=live")
+        names = ("M2M_API_ID", "M2M_USERNAME", "M2M_PASSWORD")
+        given = [name for name in names if getattr(self, name) is not None]
+        missing = [name for name in names if name not in given]
+        if self.SMSBOT_PORTAL == "live" and missing:
+            raise ValueError(f"{missing[0]}: required when SMSBOT_PORTAL=live")
+        if given and missing and self.SMSBOT_PORTAL != "sandbox":
+            # Some credentials but not all is a mistake, not a wish for the sandbox: sending
+            # "for real" into the sandbox would report messages accepted that never went out.
+            raise ValueError(
+                f"{missing[0]}: required with {', '.join(given)} (set all three portal "
+                "credentials, or SMSBOT_PORTAL=sandbox)"
+            )
         return self
 
     @property

@@ -95,6 +95,10 @@ class Execution:
     sent_by_this_call: bool
 
 
+_CHECK_THE_LOG = (
+    "The message may or may not have been sent; check the SIM's SMS log before sending again"
+)
+
 #: Seconds past the portal deadline before a claimed send counts as abandoned.
 STALE_MARGIN_SECONDS = 60
 
@@ -218,6 +222,9 @@ class SendService:
         #: Who is in which user group, asked again at decision and send time (the Slack front
         #: end sets it; None in a process without Slack).
         self.directory: GroupDirectory | None = None
+        #: Requests whose send was cut off in this process (Ctrl-C, a lost database) after they
+        #: were claimed: their outcome is unknown, and `settle_interrupted` records it.
+        self.interrupted: list[int] = []
 
     # ---- submit ------------------------------------------------------------------------------
     def submit(self, cmd: SendCommand, *, claim: bool = False) -> Submission:
@@ -574,6 +581,22 @@ class SendService:
 
     def deliver(self, req: SmsRequest, actor: str) -> Execution:
         """POST a request this caller has claimed (state `sending`) and record the outcome."""
+        try:
+            return self._deliver(req, actor)
+        except BaseException:
+            self.interrupted.append(req.id)
+            raise
+
+    def settle_interrupted(self, why: str) -> list[int]:
+        """Record `unknown` for the sends this process cut off (see `interrupted`)."""
+        settled = []
+        while self.interrupted:
+            request_id = self.interrupted.pop()
+            if self._settle(request_id, f"outcome unknown: {why}. {_CHECK_THE_LOG}", why):
+                settled.append(request_id)
+        return settled
+
+    def _deliver(self, req: SmsRequest, actor: str) -> Execution:
         message = SendSms(req.iccid, req.message_text, req.data_coding, req.origin, req.sms_uid)
         outcome = self.portal.send_sms(message)
         metrics.SENDS.labels(outcome.status).inc()
@@ -666,38 +689,46 @@ class SendService:
             ).all()
         stale = [rid for rid, sent_at in claimed if (aware(sent_at) or cutoff) < cutoff]
         reason = (
-            "outcome unknown: the bot stopped before the portal's answer was recorded. The "
-            "message may or may not have been sent; check the SIM's SMS log before sending again"
+            "outcome unknown: the bot stopped before the portal's answer was recorded. "
+            + _CHECK_THE_LOG
         )
         settled: list[SmsRequest] = []
         for request_id in stale:
-            with self.db.session() as session:
-                if not transition(
-                    session,
-                    request_id,
-                    ("sending",),
-                    "unknown",
-                    completed_at=audit.utc_now(),
-                    outcome_reason=reason,
-                ):
-                    continue
-                req = session.get(SmsRequest, request_id)
-                assert req is not None
-                audit.append(
-                    session,
-                    "outcome_unknown",
-                    "system",
-                    request_id=req.id,
-                    iccid=req.iccid,
-                    details={
-                        "sms_uid": req.sms_uid,
-                        "outcome": "unknown",
-                        "settled": True,
-                        "reason": "no outcome recorded after the request was claimed",
-                    },
-                )
+            req = self._settle(
+                request_id, reason, "no outcome recorded after the request was claimed"
+            )
+            if req is not None:
                 settled.append(req)
         return settled
+
+    def _settle(self, request_id: int, reason: str, evidence: str) -> SmsRequest | None:
+        """`sending` → `unknown`, audited; the request when this call settled it."""
+        with self.db.session() as session:
+            if not transition(
+                session,
+                request_id,
+                ("sending",),
+                "unknown",
+                completed_at=audit.utc_now(),
+                outcome_reason=reason,
+            ):
+                return None
+            req = session.get(SmsRequest, request_id)
+            assert req is not None
+            audit.append(
+                session,
+                "outcome_unknown",
+                "system",
+                request_id=req.id,
+                iccid=req.iccid,
+                details={
+                    "sms_uid": req.sms_uid,
+                    "outcome": "unknown",
+                    "settled": True,
+                    "reason": evidence,
+                },
+            )
+            return req
 
     def get_request(self, request_id: int) -> SmsRequest | None:
         with self.db.session() as session:

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store.urls import normalize_database_url
@@ -34,7 +35,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    try:
+        return create_engine(url, pool_pre_ping=True, **kwargs)
+    except ImportError as exc:
+        # `postgresql+psycopg2://` without psycopg2: name the driver, not a traceback.
+        raise NoSuchModuleError(f"the driver {exc.name!r} is not installed") from None
 
 
 class Database:

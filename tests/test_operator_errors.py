@@ -1,0 +1,127 @@
+"""Operator mistakes end in one line `smsbot: …` that names what to fix, exit 2 — never a
+traceback: database problems in `send`, `db upgrade` and `serve`, files, credentials. An
+interrupted send is settled as unknown (exit 4)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.portal.sandbox import SANDBOX_CREDENTIALS, SandboxPortal, SandboxServer
+from bot.store import audit
+from bot.store.db import Database
+from bot.store.models import SmsRequest
+
+MANX = "89440000000000000010"
+SEND = ["send", "--as", "UADMIN", "--iccid", MANX, "--text", "hi"]
+
+
+def smsbot(
+    args: list[str], env: dict[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    prefixes = ("M2M_", "SMSBOT_", "SLACK_", "DATABASE_URL")
+    full = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    full.update({"SMSBOT_ADMINS": "UADMIN", **env})
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+
+
+def one_line(done: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("smsbot: ")
+    for word in words:
+        assert word in last, last
+
+
+PG = "postgresql://postgres@127.0.0.1:5432"
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("postgresql://postgres@127.0.0.1:1/test", ["nothing answers at 127.0.0.1:1/test"]),
+        (f"{PG}/smsbot_no_such_database", ['"smsbot_no_such_database" does not exist']),
+        ("postgresql://smsbot_no_such_role@127.0.0.1:5432/test", ['role "smsbot_no_such_role"']),
+        ("postgresql://postgres@no-such-host.invalid/test", ["cannot be resolved"]),
+        ("postgresql+psycopg2://postgres@127.0.0.1/test", ["DATABASE_URL", "psycopg2"]),
+        ("sqlite:////nonexistent/dir/smsbot.db", ["cannot open the SQLite file"]),
+    ],
+)
+@pytest.mark.parametrize("command", [SEND, ["db", "upgrade"], ["serve"]])
+def test_database_problems_are_one_line(url: str, words: list[str], command: list[str]) -> None:
+    env = {"DATABASE_URL": url, "SLACK_BOT_TOKEN": "xoxb-t", "SLACK_SIGNING_SECRET": "s"}
+    one_line(smsbot(command, env), 2, *words)
+
+
+def test_file_problems_are_one_line(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'f.db'}"}
+    latin1 = tmp_path / "sims.csv"
+    latin1.write_bytes("iccid,label\n89440000000000000010,Caf\xe9\n".encode("latin-1"))
+    one_line(smsbot(["sims", "import", str(latin1)], env), 2, "not UTF-8")
+    out = tmp_path / "no-such-dir" / "audit.csv"
+    one_line(smsbot(["audit", "export", "--format", "csv", "--output", str(out)], env), 2, str(out))
+
+
+def test_incomplete_portal_credentials_name_the_missing_one(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}", "M2M_API_ID": "a", "M2M_USERNAME": "u"}
+    one_line(smsbot(SEND, env), 2, "M2M_PASSWORD", "SMSBOT_PORTAL=sandbox")
+
+
+def test_verbose_names_the_database_and_the_default_is_in_the_working_directory(
+    tmp_path: Path,
+) -> None:
+    done = smsbot(["--verbose", "db", "upgrade"], {}, cwd=tmp_path)
+    assert done.returncode == 0
+    assert f"database: {tmp_path / 'smsbot.db'}" in done.stderr
+    assert (tmp_path / "smsbot.db").exists()
+
+
+def test_ctrl_c_during_a_send_settles_it_as_unknown(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'int.db'}"
+    slow = SandboxPortal()
+    slow.latency = 30.0  # the answer never comes in time: Ctrl-C lands mid-call
+    with SandboxServer(slow) as portal:
+        env = {
+            "DATABASE_URL": url,
+            "SMSBOT_PORTAL": "live",
+            "M2M_API_URL": portal.url,
+            "M2M_API_ID": SANDBOX_CREDENTIALS.api_id,
+            "M2M_USERNAME": SANDBOX_CREDENTIALS.username,
+            "M2M_PASSWORD": SANDBOX_CREDENTIALS.password,
+        }
+        full = {k: v for k, v in os.environ.items() if not k.startswith(("M2M_", "SMSBOT_"))}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", *SEND],
+            env={**full, "SMSBOT_ADMINS": "UADMIN", **env},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        db = Database(url)
+        deadline = time.monotonic() + 60
+        while not portal.portal.requests_for("send_sms"):  # the POST is out, no answer yet
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 4, stderr
+    assert "outcome unknown" in stderr and "SMS log" in stderr and "Traceback" not in stderr
+    with db.session() as session:
+        (req,) = session.execute(select(SmsRequest)).scalars()
+        assert req.state == "unknown"
+        assert [r.event for r in audit.query(session)][-1] == "outcome_unknown"
+    db.dispose()
