@@ -26,10 +26,13 @@ ENV PATH=/app/.venv/bin:$PATH \
     DATABASE_URL=sqlite:////data/smsbot.db \
     HOST=0.0.0.0 \
     PORT=3000
-USER smsbot
+# Numeric, so the runtime (and Kubernetes' runAsNonRoot) can tell it is not root.
+USER 10001:10001
 VOLUME ["/data"]
 EXPOSE 3000
 # /healthz answers in both modes (in Socket Mode it is the only HTTP route besides /metrics).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '3000'), timeout=4)"]
-CMD ["sh", "-c", "smsbot db upgrade && exec smsbot serve"]
+# Exec form: smsbot is PID 1 and gets SIGTERM itself (it stops gracefully, see README).
+# `serve` migrates on start; replicas starting at once take turns (advisory lock).
+CMD ["smsbot", "serve"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -21,10 +21,18 @@ def alembic_config(engine: Engine | None = None) -> Config:
     return config
 
 
+#: Any fixed number: the PostgreSQL advisory lock that serialises migrations across processes.
+MIGRATION_LOCK = 0x5A5B0701
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database to `revision` (idempotent)."""
+    """Bring the database to `revision` (idempotent). Replicas starting at once take turns: on
+    PostgreSQL an advisory lock held for the migration's transaction (the others wait, then find
+    the schema at head); on SQLite the transaction's BEGIN IMMEDIATE does the same."""
     config = alembic_config(engine)
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
