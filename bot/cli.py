@@ -625,9 +625,14 @@ def serve() -> None:
     from bot.slack.server import run
 
     try:
-        run(_settings())
+        finished = run(_settings())
     except SlackConfigError as exc:
         raise Fail(str(exc), EXIT_USAGE) from None
+    if not finished:
+        # Sends still waiting on the portal were recorded as unknown; their threads must not
+        # hold the exit past the grace period.
+        logging.shutdown()
+        os._exit(EXIT_OK)
 
 
 def main() -> NoReturn:

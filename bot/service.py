@@ -225,6 +225,8 @@ class SendService:
         #: Requests whose send was cut off in this process (Ctrl-C, a lost database) after they
         #: were claimed: their outcome is unknown, and `settle_interrupted` records it.
         self.interrupted: list[int] = []
+        #: Requests this process is sending right now (between claim and recorded outcome).
+        self.in_flight: set[int] = set()
 
     # ---- submit ------------------------------------------------------------------------------
     def submit(self, cmd: SendCommand, *, claim: bool = False) -> Submission:
@@ -581,11 +583,20 @@ class SendService:
 
     def deliver(self, req: SmsRequest, actor: str) -> Execution:
         """POST a request this caller has claimed (state `sending`) and record the outcome."""
+        self.in_flight.add(req.id)
         try:
             return self._deliver(req, actor)
         except BaseException:
             self.interrupted.append(req.id)
             raise
+        finally:
+            self.in_flight.discard(req.id)
+
+    def settle_in_flight(self, why: str) -> list[int]:
+        """Record `unknown` for sends still running when the process must stop: their answer
+        will not be recorded (a late one is refused by the conditional state change)."""
+        self.interrupted.extend(self.in_flight)
+        return self.settle_interrupted(why)
 
     def settle_interrupted(self, why: str) -> list[int]:
         """Record `unknown` for the sends this process cut off (see `interrupted`)."""

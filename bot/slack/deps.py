@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,9 @@ class SlackDeps:
         default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="smsbot-ui")
     )
 
+    #: Work handed over and not finished yet (what a stop waits for).
+    pending: set[Future[None]] = field(default_factory=set)
+
     def later(self, fn: Callable[..., None], *args: Any, ui: bool = False) -> Future[None]:
         """Run `fn(*args)` after the ack (`ui=True`: in the modal lane); failures are logged,
         never lost silently."""
@@ -49,7 +52,18 @@ class SlackDeps:
             except Exception:
                 log.exception("background work %s failed", getattr(fn, "__name__", fn))
 
-        return (self.ui_executor if ui else self.executor).submit(run)
+        future = (self.ui_executor if ui else self.executor).submit(run)
+        self.pending.add(future)
+        future.add_done_callback(self.pending.discard)
+        return future
+
+    def drain(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the work handed over; True when all of it finished.
+        Nothing new is started afterwards."""
+        _, not_done = wait(set(self.pending), timeout=max(0.0, timeout))
+        self.ui_executor.shutdown(wait=False, cancel_futures=True)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        return not not_done
 
     def shutdown(self) -> None:
         """Let the work already handed over finish (used when stopping)."""

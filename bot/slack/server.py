@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -147,9 +148,6 @@ class HttpServer:
     def port(self) -> int:
         return int(self._server.effective_port)  # type: ignore[union-attr]
 
-    def serve_forever(self) -> None:
-        self._server.run()
-
     def _run_until_stopped(self) -> None:
         try:
             self._server.run()
@@ -171,6 +169,21 @@ class HttpServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    def drain(self, deadline: float) -> None:
+        """Stop accepting connections, let the requests already received be answered and their
+        answers sent (until `deadline`, a monotonic time), then close."""
+        server: Any = self._server
+        server.accepting = False
+        server.pull_trigger()
+        while time.monotonic() < deadline:
+            dispatcher = server.task_dispatcher
+            channels = [c for c in list(server._map.values()) if hasattr(c, "requests")]
+            busy = dispatcher.queue or dispatcher.active_count > 0
+            if not busy and not any(c.requests or c.total_outbufs_len for c in channels):
+                break
+            time.sleep(0.02)  # a shutdown loop with a deadline, not synchronisation
+        self.stop()
+
 
 def build_http(runtime: Runtime, host: str, port: int) -> tuple[HttpServer, SlackDeps]:
     """HTTP mode: Slack's requests arrive at POST /slack/events, signature-checked."""
@@ -181,37 +194,74 @@ def build_http(runtime: Runtime, host: str, port: int) -> tuple[HttpServer, Slac
     return HttpServer(router, host, port), deps
 
 
+def stop_on_signals() -> threading.Event:
+    """SIGTERM (docker stop, Kubernetes) and SIGINT set the returned event. As PID 1 a process
+    gets no default handling of SIGTERM: without this, it would be killed at the grace period."""
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: object) -> None:
+        log.info("%s received: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handle)
+    return stop
+
+
+def finish_work(deps: SlackDeps, deadline: float) -> bool:
+    """Let the work handed over after acks (sends, decisions, thread replies) finish until the
+    deadline; a send still running then is recorded as `unknown` (never resent), so a stop
+    leaves nothing unaccounted for."""
+    if deps.drain(deadline - time.monotonic()):
+        return True
+    settled = deps.service.settle_in_flight("the bot was stopped during the send")
+    if settled:
+        log.warning("stopped during sends %s: recorded as unknown", settled)
+    return False
+
+
 def mode(settings: Settings) -> Literal["socket", "http"]:
     """Socket Mode when an app-level token is configured, else HTTP mode."""
     return "socket" if settings.SLACK_APP_TOKEN is not None else "http"
 
 
-def run(settings: Settings) -> None:
-    """`smsbot serve`. Raises SlackConfigError (one line, exit 2) for a setting that cannot work."""
+def run(settings: Settings) -> bool:
+    """`smsbot serve` until SIGTERM/SIGINT; True when every piece of work finished in the grace
+    period. Raises SlackConfigError (one line, exit 2) for a setting that cannot work."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
     check_receipt_settings(settings)  # before anything is opened or asked
+    stop = stop_on_signals()
     runtime = build_runtime(settings)
     try:
         if mode(settings) == "http":
-            server, deps = build_http(runtime, settings.HOST, settings.PORT)
-            start_sweeper(deps)
-            # The "listening" line carries the real port (PORT=0 picks a free one).
-            log.info(
-                "HTTP mode listening on %s:%s; portal: %s",
-                settings.HOST,
-                server.port,
-                settings.portal_mode,
-            )
-            server.serve_forever()
+            finished = run_http_mode(runtime, stop)
         else:
-            run_socket_mode(runtime)
+            finished = run_socket_mode(runtime, stop)
+        log.info("stopped" if finished else "stopped; unfinished sends were recorded as unknown")
+        return finished
     finally:
         runtime.close()
 
 
-def run_socket_mode(runtime: Runtime) -> None:
+def run_http_mode(runtime: Runtime, stop: threading.Event) -> bool:
+    settings = runtime.settings
+    server, deps = build_http(runtime, settings.HOST, settings.PORT)
+    sweeper = start_sweeper(deps)
+    server.start()
+    # The "listening" line carries the real port (PORT=0 picks a free one).
+    log.info(
+        "HTTP mode listening on %s:%s; portal: %s", settings.HOST, server.port, settings.portal_mode
+    )
+    stop.wait()
+    deadline = time.monotonic() + settings.SMSBOT_SHUTDOWN_GRACE_SECONDS
+    server.drain(deadline)  # no new requests; the ones received are answered
+    sweeper.set()
+    return finish_work(deps, deadline)
+
+
+def run_socket_mode(runtime: Runtime, stop: threading.Event) -> bool:
     """Socket Mode: requests arrive over the app's WebSocket; HTTP serves only /healthz,
     /metrics and /portal/receipts. The client is slack_sdk's websocket-client adapter: thread
     based like the rest of the bot, and it reconnects on `disconnect` and on a dropped socket
@@ -241,14 +291,20 @@ def run_socket_mode(runtime: Runtime) -> None:
             raise SlackConfigError(
                 f"SLACK_APP_TOKEN: could not open the Socket Mode connection ({type(exc).__name__})"
             ) from None
-        start_sweeper(deps)
+        sweeper = start_sweeper(deps)
         log.info(
             "Socket Mode connected; /healthz listening on %s:%s; portal: %s",
             settings.HOST,
             server.port,
             settings.portal_mode,
         )
-        threading.Event().wait()
+        stop.wait()
+        deadline = time.monotonic() + settings.SMSBOT_SHUTDOWN_GRACE_SECONDS
+        # Close the socket first: no new envelopes (Slack delivers unacknowledged ones to the
+        # app's other connections), then finish what was already taken.
+        handler.close()  # type: ignore[no-untyped-call]
+        sweeper.set()
+        return finish_work(deps, deadline)
     finally:
         handler.close()  # type: ignore[no-untyped-call]
         server.stop()

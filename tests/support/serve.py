@@ -11,7 +11,9 @@ import threading
 _LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 
 
-def start_serve(env: dict[str, str], timeout: float = 60.0) -> tuple[subprocess.Popen[str], int]:
+def start_serve(
+    env: dict[str, str], timeout: float = 60.0, wrap: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen[str], int]:
     """Start `python -m bot serve` with `env` over this environment (HOST=127.0.0.1, PORT=0 and
     no SLACK_APP_TOKEN unless given); return the process and the port it bound, read from its
     log. The log is drained afterwards so the server never blocks on a full pipe."""
@@ -19,7 +21,7 @@ def start_serve(env: dict[str, str], timeout: float = 60.0) -> tuple[subprocess.
     if "SLACK_APP_TOKEN" not in env:
         full.pop("SLACK_APP_TOKEN", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve"], env=full, stderr=subprocess.PIPE, text=True
+        [*wrap, sys.executable, "-m", "bot", "serve"], env=full, stderr=subprocess.PIPE, text=True
     )
     assert proc.stderr is not None
     stderr = proc.stderr
