@@ -35,7 +35,7 @@ from bot.store.grants import (
     revoke_grant,
 )
 from bot.store.inventory import get_sim, import_csv, list_groups, list_sims, set_group_policy
-from bot.store.migrate import upgrade
+from bot.store.migrate import ensure_schema
 from bot.store.models import AuditEvent, SimGroup
 
 #: Exit statuses of `smsbot send` (README): 0 only when the portal accepted the message.
@@ -73,9 +73,9 @@ def _database() -> Iterator[Database]:
     """The database alone, migrated (commands that need no portal)."""
     url = _settings().DATABASE_URL
     _say_database(url)
-    db = Database(url)
+    db = Database(url, busy_seconds=_settings().SMSBOT_SQLITE_BUSY_SECONDS)
     try:
-        upgrade(db.engine)
+        ensure_schema(db.engine)
         yield db
     finally:
         db.dispose()
@@ -302,7 +302,7 @@ class _ImportFailed(Exception):
 @sims.command("list")
 def sims_list() -> None:
     """List the inventory."""
-    with _database() as database, database.session() as session:
+    with _database() as database, database.read() as session:
         rows = list_sims(session)
         for sim in rows:
             state = "active" if sim.active else "inactive"
@@ -355,7 +355,7 @@ def revoke(grant_id: int) -> None:
 @click.option("--all", "include_inactive", is_flag=True, help="Include revoked and expired.")
 def grants(include_inactive: bool) -> None:
     """List grants."""
-    with _database() as database, database.session() as session:
+    with _database() as database, database.read() as session:
         rows = list_grants(session, include_inactive=include_inactive)
         for g in rows:
             flags = []
@@ -383,7 +383,7 @@ def can(user: str, iccid: str, groups: tuple[str, ...], channel: str | None, rol
         wanted = parse_role(role)
     except AuthzInputError as exc:
         raise Fail(str(exc), EXIT_USAGE) from None
-    with _database() as database, database.session() as session:
+    with _database() as database, database.read() as session:
         number = normalize_iccid(iccid)
         sim = get_sim(session, number)
         decision = check_access(
@@ -531,7 +531,7 @@ def _group_line(group: SimGroup) -> str:
 @groups.command("list")
 def groups_list() -> None:
     """SIM groups and their policies."""
-    with _database() as database, database.session() as session:
+    with _database() as database, database.read() as session:
         rows = list_groups(session)
         for group in rows:
             click.echo(_group_line(group))
@@ -559,7 +559,7 @@ def audit_list(iccid: str | None, since: str | None, limit: int) -> None:
             raise Fail(f"--since: `{since}` is not an ISO date/time", EXIT_USAGE) from None
         if since_at.tzinfo is None:
             since_at = since_at.replace(tzinfo=UTC)
-    with _database() as database, database.session() as session:
+    with _database() as database, database.read() as session:
         rows = audit.query(session, iccid=iccid, since=since_at, limit=limit, newest_first=True)
         for row in reversed(rows):
             click.echo(audit.to_text(row))
@@ -570,7 +570,7 @@ def audit_list(iccid: str | None, since: str | None, limit: int) -> None:
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def audit_export(fmt: str, output: Path | None) -> None:
     """Write the whole log (with hashes) to stdout or a file."""
-    with _database() as database, database.session() as session:
+    with _database() as database, database.read() as session:
         if output is None:
             audit.export(session, sys.stdout, fmt)
             return
@@ -582,7 +582,7 @@ def audit_export(fmt: str, output: Path | None) -> None:
 @audit_group.command("verify")
 def audit_verify() -> None:
     """Check the hash chain; exit 1 naming the first bad row."""
-    with _database() as database, database.session() as session:
+    with _database() as database, database.read() as session:
         result = audit.verify(session)
     if not result.ok:
         raise Fail(f"audit log BROKEN at row {result.bad_seq}: {result.problem}")

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     SLACK_APP_ID: str | None = None
     SMSBOT_SOCKET_GRACE_SECONDS: float = Field(default=15.0, ge=0, le=600)
     SMSBOT_SHUTDOWN_GRACE_SECONDS: float = Field(default=8.0, ge=0, le=600)
+    SMSBOT_SQLITE_BUSY_SECONDS: float = Field(default=30.0, gt=0, le=600)
     HOST: str = "0.0.0.0"  # noqa: S104 - the documented default for HTTP mode in a container
     PORT: int = Field(default=3000, ge=0, le=65535)
     M2M_API_URL: str = DEFAULT_PORTAL_URL

@@ -21,7 +21,7 @@ from bot.portal.sandbox import (
 )
 from bot.service import SendService
 from bot.store.db import Database
-from bot.store.migrate import upgrade
+from bot.store.migrate import ensure_schema
 from bot.store.models import Sim
 
 log = logging.getLogger(__name__)
@@ -66,9 +66,9 @@ def start_embedded_sandbox(db: Database) -> SandboxServer:
 
 
 def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
-    db = Database(settings.DATABASE_URL)
+    db = Database(settings.DATABASE_URL, busy_seconds=settings.SMSBOT_SQLITE_BUSY_SECONDS)
     if migrate:
-        upgrade(db.engine)
+        ensure_schema(db.engine)
     sandbox: SandboxServer | None = None
     if settings.portal_mode == "sandbox":
         sandbox = start_embedded_sandbox(db)

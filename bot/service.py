@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -39,7 +39,13 @@ from bot.store.safe_text import storable
 
 Source = Literal["cli", "slack"]
 SubmitStatus = Literal[
-    "invalid", "needs_confirmation", "denied", "duplicate", "recorded", "awaiting_approval"
+    "invalid",
+    "needs_confirmation",
+    "denied",
+    "duplicate",
+    "recorded",
+    "awaiting_approval",
+    "busy",
 ]
 SENDABLE_STATES = ("recorded", "approved")
 _OUTCOME_EVENTS = {"accepted": "sent", "rejected": "failed", "unknown": "outcome_unknown"}
@@ -229,12 +235,23 @@ class SendService:
         self.in_flight: set[int] = set()
 
     # ---- submit ------------------------------------------------------------------------------
-    def submit(self, cmd: SendCommand, *, claim: bool = False) -> Submission:
+    def submit(
+        self, cmd: SendCommand, *, claim: bool = False, wait_seconds: float | None = None
+    ) -> Submission:
         """Validate, authorize and record. With `claim`, a request that needs no approval is
         recorded already claimed for sending (one transaction instead of two); the caller must
-        then call `deliver`."""
+        then call `deliver`. `wait_seconds` bounds the wait for SQLite's write lock (a Slack ack
+        must come within 3 s): past it the answer is `busy` and nothing is recorded or sent."""
         try:
-            result = self._submit(cmd, claim)
+            result = self._submit(cmd, claim, wait_seconds)
+        except OperationalError as exc:
+            if "locked" not in str(exc.orig).lower():
+                raise
+            result = Submission(
+                "busy",
+                reason="the bot's database is busy right now: nothing was sent, try again in a "
+                "few seconds",
+            )
         except IntegrityError:
             # Lost a race between check and insert: the same idempotency key, or the same
             # user-given sms_uid, was recorded by a concurrent call.
@@ -242,8 +259,8 @@ class SendService:
         metrics.SUBMISSIONS.labels(result.status, cmd.source).inc()
         return result
 
-    def _submit(self, cmd: SendCommand, claim: bool) -> Submission:
-        with self.db.session() as session:
+    def _submit(self, cmd: SendCommand, claim: bool, wait_seconds: float | None) -> Submission:
+        with self.db.session(wait_seconds=wait_seconds) as session:
             unusable = _principal_problem(cmd)
             if unusable is not None:
                 row = audit.append(

@@ -38,7 +38,7 @@ def refresh_send_modal(deps: SlackDeps, body: dict[str, Any], client: WebClient)
     iccid = normalize_iccid(draft.iccid)
     sim = None
     if iccid:
-        with deps.db.session() as session:
+        with deps.db.read() as session:
             sim = get_sim(session, iccid)
     updated = send_modal_for(draft, view_metadata(view), sim)
     try:

@@ -91,7 +91,7 @@ def open_send_modal(
     iccid, message = prefill_from_command(text)
     sim = None
     if iccid:
-        with deps.db.session() as session:
+        with deps.db.read() as session:
             sim = get_sim(session, normalize_iccid(iccid))
     metadata = {"channel": asker.channel, "response_url": asker.response_url}
     try:
@@ -194,7 +194,7 @@ def cmd_grants(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
     refusal = _refusal(deps, principal, "grants")
     if refusal:
         return refusal
-    with deps.db.session() as session:
+    with deps.db.read() as session:
         rows = [describe(g) for g in list_grants(session)]
     if not rows:
         return "No grants yet. `/sms grant @user &lt;sims&gt; sender` gives one."
@@ -206,7 +206,7 @@ def cmd_sims(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
     refusal = _refusal(deps, principal, "sims")
     if refusal:
         return refusal
-    with deps.db.session() as session:
+    with deps.db.read() as session:
         sims = list_sims(session)
     if not sims:
         return "The inventory is empty: `smsbot sims import FILE.csv`."
@@ -224,7 +224,7 @@ def cmd_audit(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
     refusal = _refusal(deps, principal, "audit", ("auditor",), iccid or "*")
     if refusal:
         return refusal
-    with deps.db.session() as session:
+    with deps.db.read() as session:
         rows = audit.query(session, iccid=iccid, limit=15, newest_first=True)
     if not rows:
         return "No audit entries" + (f" for {code(iccid)}." if iccid else ".")
@@ -237,13 +237,13 @@ def cmd_status(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
     if not args:
         return "Usage: `/sms status &lt;iccid&gt;`"
     iccid = normalize_iccid(" ".join(args))
-    with deps.db.session() as session:
+    with deps.db.read() as session:
         sim = get_sim(session, iccid)
     group = sim.group_name if sim else None
     refusal = _refusal(deps, principal, "status", ("sender", "auditor"), iccid, group)
     if refusal:
         return refusal
-    with deps.db.session() as session:
+    with deps.db.read() as session:
         requests = recent_for_sim(session, iccid)
     try:
         portal_log = deps.service.portal.query_sms_mt_details(iccid, lastx=10)

@@ -30,7 +30,7 @@ class UserGroups:
         self._lock = threading.Lock()
 
     def _granted_groups(self) -> list[str]:
-        with self._db.session() as session:
+        with self._db.read() as session:
             rows = session.execute(
                 select(Grant.subject)
                 .where(Grant.subject_kind == "usergroup", Grant.revoked_at.is_(None))

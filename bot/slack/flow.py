@@ -153,7 +153,7 @@ def announce_decision(deps: SlackDeps, decision: Decision) -> None:
     req = decision.request
     if req is None or decision.status not in _DECIDED:
         return
-    with deps.db.session() as session:
+    with deps.db.read() as session:
         sim = get_sim(session, req.iccid)
     at = aware(req.decided_at) or aware(req.completed_at)
     reason = req.decision_reason or ""

@@ -88,8 +88,8 @@ class Router:
         report: dict[str, Any] = {"portal": self.deps.runtime.settings.portal_mode}
         healthy = True
         try:
-            with self.deps.db.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
+            with self.deps.db.read() as session:
+                session.execute(text("SELECT 1"))
             report["database"] = "ok"
         except Exception as exc:
             healthy, report["database"] = False, type(exc).__name__

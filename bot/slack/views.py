@@ -31,6 +31,11 @@ def _idempotency_key(view: dict[str, Any]) -> str:
     return f"slack-view:{view['id']}"
 
 
+#: Slack gives up on an ack after 3 s: the form's database work waits at most this long for
+#: SQLite's write lock, then says "busy, try again" (nothing recorded, nothing sent).
+ACK_DB_WAIT_SECONDS = 1.5
+
+
 def confirm_box_value(view: dict[str, Any]) -> str | None:
     """The digest the form's confirm box stands for (None: the form shows no warnings)."""
     for block in view.get("blocks", []):
@@ -55,10 +60,13 @@ def handle_send_submission(
             idempotency_key=_idempotency_key(view),
             confirmed=confirmation is not None,
             confirmation=confirmation,
-        )
+        ),
+        wait_seconds=ACK_DB_WAIT_SECONDS,
     )
     status = submission.status
-    if status == "invalid":
+    if status == "busy":
+        ack(response_action="errors", errors={"iccid": submission.reason[:ERROR_MAX]})
+    elif status == "invalid":
         ack(response_action="errors", errors=errors_for_modal(submission.errors))
     elif status == "denied":
         ack(

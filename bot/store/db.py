@@ -12,27 +12,37 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store.urls import normalize_database_url
 
+#: Execution options our SQLite `begin` hook reads (ignored on PostgreSQL).
+READONLY = "smsbot_readonly"
+BUSY_MS = "smsbot_busy_ms"
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+
+def make_engine(url: str, busy_seconds: float = 30.0, **kwargs: Any) -> Engine:
     """An engine whose transactions serialize writers correctly on both backends."""
     url = normalize_database_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs
+            url, connect_args={"timeout": busy_seconds, "check_same_thread": False}, **kwargs
         )
+        default_busy = int(busy_seconds * 1000)
 
-        # pysqlite's default BEGIN is deferred: two writers can both read the audit head and then
-        # fork the chain. Take the write lock at BEGIN instead (the documented SQLAlchemy recipe).
         @event.listens_for(engine, "connect")
         def _connect(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None
             dbapi_connection.execute("PRAGMA foreign_keys=ON")
             dbapi_connection.execute("PRAGMA journal_mode=WAL")
-            dbapi_connection.execute("PRAGMA busy_timeout=30000")
 
         @event.listens_for(engine, "begin")
         def _begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the write lock at BEGIN (pysqlite's deferred BEGIN let two writers
+            # read the audit head and fork the chain: the documented SQLAlchemy recipe). Readers
+            # begin deferred: in WAL mode they never wait for a writer nor block one.
+            options = connection.get_execution_options()
+            busy = int(options.get(BUSY_MS, default_busy))
+            if connection.info.get(BUSY_MS) != busy:
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={busy}")
+                connection.info[BUSY_MS] = busy
+            connection.exec_driver_sql("BEGIN" if options.get(READONLY) else "BEGIN IMMEDIATE")
 
         return engine
     try:
@@ -43,21 +53,41 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 class Database:
-    """An engine plus a session factory; `session()` is a transaction that commits on success."""
+    """An engine plus session factories: `session()` is a transaction that commits on success,
+    `read()` one that only reads (on SQLite it never takes or waits for the write lock)."""
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.engine = make_engine(url, **engine_kwargs)
         self.url = self.engine.url
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(
+            self.engine.execution_options(**{READONLY: True}), expire_on_commit=False
+        )
+        self._bounded: dict[int, sessionmaker[Session]] = {}
 
     @property
     def is_postgresql(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
+    def session(self, *, wait_seconds: float | None = None) -> Iterator[Session]:
+        """A write transaction. `wait_seconds`: how long to wait for SQLite's write lock before
+        OperationalError ("database is locked") instead of the engine's default."""
+        factory = self._sessions if wait_seconds is None else self._bounded_factory(wait_seconds)
+        with factory() as session, session.begin():
             yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._readers() as session, session.begin():
+            yield session
+
+    def _bounded_factory(self, wait_seconds: float) -> sessionmaker[Session]:
+        busy = int(wait_seconds * 1000)
+        if busy not in self._bounded:
+            bind = self.engine.execution_options(**{BUSY_MS: busy})
+            self._bounded[busy] = sessionmaker(bind, expire_on_commit=False)
+        return self._bounded[busy]
 
     def dispose(self) -> None:
         self.engine.dispose()

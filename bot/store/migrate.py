@@ -6,7 +6,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
+
+from bot.store.db import READONLY
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -23,6 +27,22 @@ def alembic_config(engine: Engine | None = None) -> Config:
 
 #: Any fixed number: the PostgreSQL advisory lock that serialises migrations across processes.
 MIGRATION_LOCK = 0x5A5B0701
+
+
+def at_head(engine: Engine) -> bool:
+    """Is the schema at the newest migration? A read (on SQLite it takes no write lock), so
+    commands can skip the upgrade, and its lock, when there is nothing to do."""
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    with engine.execution_options(**{READONLY: True}).connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+        connection.rollback()
+    return current == heads
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Upgrade only when needed (the common case reads one row)."""
+    if not at_head(engine):
+        upgrade(engine)
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
