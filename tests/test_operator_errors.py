@@ -18,6 +18,7 @@ from bot.portal.sandbox import SANDBOX_CREDENTIALS, SandboxPortal, SandboxServer
 from bot.store import audit
 from bot.store.db import Database
 from bot.store.models import SmsRequest
+from tests.conftest import _pg_exec, _pg_url_for, require_postgresql
 
 MANX = "89440000000000000010"
 SEND = ["send", "--as", "UADMIN", "--iccid", MANX, "--text", "hi"]
@@ -125,3 +126,55 @@ def test_ctrl_c_during_a_send_settles_it_as_unknown(tmp_path: Path) -> None:
         assert req.state == "unknown"
         assert [r.event for r in audit.query(session)][-1] == "outcome_unknown"
     db.dispose()
+
+
+def test_a_database_lost_after_the_portal_answered_is_exit_4() -> None:
+    """The portal took the SMS, then the database went away: no traceback, outcome unknown,
+    and the row is settled as unknown once the database is back. (PostgreSQL: a server that
+    can be made to refuse connections under a running client.)"""
+    require_postgresql()
+    name = f"smsbot_lost_{os.getpid()}_{time.monotonic_ns()}"
+    _pg_exec(f'CREATE DATABASE "{name}"')
+    db_url = _pg_url_for(name)
+    slow = SandboxPortal()
+    slow.latency = 2.0
+    with SandboxServer(slow) as portal:
+        env = {
+            "DATABASE_URL": db_url,
+            "SMSBOT_PORTAL": "live",
+            "M2M_API_URL": portal.url,
+            "M2M_API_ID": SANDBOX_CREDENTIALS.api_id,
+            "M2M_USERNAME": SANDBOX_CREDENTIALS.username,
+            "M2M_PASSWORD": SANDBOX_CREDENTIALS.password,
+        }
+        full = {k: v for k, v in os.environ.items() if not k.startswith(("M2M_", "SMSBOT_"))}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", *SEND],
+            env={**full, "SMSBOT_ADMINS": "UADMIN", **env},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while not portal.portal.requests_for("send_sms"):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        _pg_exec(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        _pg_exec(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        try:
+            _, stderr = proc.communicate(timeout=60)
+        finally:
+            _pg_exec(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+    assert proc.returncode == 4, stderr
+    assert "Traceback" not in stderr and "outcome unknown" in stderr
+    assert "once the database answers" in stderr
+    from datetime import timedelta
+
+    from bot.portal.client import PortalClient
+    from bot.service import SendService
+
+    db = Database(db_url)
+    with PortalClient("http://127.0.0.1:9/", SANDBOX_CREDENTIALS) as client:
+        settled = SendService(db, client).settle_stale_sends(timedelta(0))
+    assert [r.state for r in settled] == ["unknown"]
+    db.dispose()
+    _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -3,6 +3,7 @@ local server that speaks Slack's Socket Mode protocol; the Web API is the strict
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -237,3 +238,14 @@ def test_http_mode_refuses_to_start_without_a_signing_secret(tmp_path: Path) -> 
         slack.stop()
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("smsbot: SLACK_SIGNING_SECRET: required")
+
+
+def test_sigterm_closes_the_socket_and_exits_0(socket_bot: SocketBot) -> None:
+    socket_bot.socket.wait_connected(1)
+    assert socket_bot.command("help") < ACK_DEADLINE
+    socket_bot.proc.send_signal(signal.SIGTERM)
+    assert socket_bot.proc.wait(timeout=15) == 0
+    deadline = time.monotonic() + 10
+    while socket_bot.socket.open_connections():
+        assert time.monotonic() < deadline, "the Socket Mode connection stayed open"
+        time.sleep(0.02)
