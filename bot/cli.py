@@ -83,9 +83,7 @@ def _database() -> Iterator[Database]:
 
 @contextmanager
 def _runtime() -> Iterator[Runtime]:
-    settings = _settings()
-    _say_database(settings.DATABASE_URL)
-    runtime = build_runtime(settings)
+    runtime = build_runtime(_settings())  # logs the database it opens (--verbose)
     try:
         yield runtime
     finally:

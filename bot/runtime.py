@@ -21,6 +21,7 @@ from bot.portal.sandbox import (
 )
 from bot.service import SendService
 from bot.store.db import Database
+from bot.store.errors import where
 from bot.store.migrate import ensure_schema
 from bot.store.models import Sim
 
@@ -66,6 +67,7 @@ def start_embedded_sandbox(db: Database) -> SandboxServer:
 
 
 def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
+    log.info("database: %s", where(settings.DATABASE_URL))
     db = Database(settings.DATABASE_URL, busy_seconds=settings.SMSBOT_SQLITE_BUSY_SECONDS)
     if migrate:
         ensure_schema(db.engine)

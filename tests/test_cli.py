@@ -222,3 +222,27 @@ def test_groups_and_break_glass_approvals(smsbot, tmp_path: Path) -> None:  # ty
     assert "no requests await approval" in smsbot("approvals", "list").out
     log = smsbot("audit", "list").out
     assert "break_glass" in log and "pager duty" in log
+
+
+def test_send_settles_sends_a_stopped_process_left_behind(smsbot, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    """A CLI-only deployment has no `serve` sweeping: `send` settles stale rows itself."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from bot.store import audit
+    from bot.store.models import SmsRequest
+
+    assert smsbot("send", "--as", "UADMIN", "--iccid", MANX, "--text", "first").code == 0
+    database = Database(db_url)
+    with database.session() as session:
+        session.execute(
+            update(SmsRequest).values(
+                state="sending", sent_at=audit.utc_now() - timedelta(minutes=10)
+            )
+        )
+    assert smsbot("send", "--as", "UADMIN", "--iccid", MANX, "--text", "second").code == 0
+    with database.session() as session:
+        states = [r.state for r in session.query(SmsRequest).order_by(SmsRequest.id)]
+    database.dispose()
+    assert states == ["unknown", "accepted"]

@@ -90,6 +90,8 @@ def test_verbose_names_the_database_and_the_default_is_in_the_working_directory(
     assert done.returncode == 0
     assert f"database: {tmp_path / 'smsbot.db'}" in done.stderr
     assert (tmp_path / "smsbot.db").exists()
+    sent = smsbot(["--verbose", *SEND], {}, cwd=tmp_path)
+    assert sent.returncode == 0 and f"database: {tmp_path / 'smsbot.db'}" in sent.stderr
 
 
 def test_ctrl_c_during_a_send_settles_it_as_unknown(tmp_path: Path) -> None:

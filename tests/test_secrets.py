@@ -75,3 +75,42 @@ def test_a_proxy_echoing_the_request_is_scrubbed(database: Database) -> None:
         outcome = c.send_sms(SendSms("89440000000000000010", "hi"))
     assert outcome.status == "rejected"
     assert SECRET not in outcome.reason and "[redacted]" in outcome.reason
+
+
+@pytest.mark.parametrize("echo_status", [400, 200])
+def test_an_escaped_password_echoed_back_is_not_stored_anywhere(
+    database: Database, echo_status: int
+) -> None:
+    """A password with XML metacharacters reaches the wire escaped (`&amp;`, `&lt;`): a proxy
+    echoing the body must not put that spelling into the reason, the audit row or the request."""
+    secret = "p&ss<w>rd\"'%+ 1"
+    creds = Credentials("123456", "acct", secret)
+
+    class EchoAsIs(SandboxPortal):
+        def handle(self, body: bytes) -> bytes:
+            if echo_status == 200:
+                return (
+                    b"<send_sms_response><api_outcome>failure</api_outcome><error>"
+                    + (body.replace(b"<", b"&lt;").replace(b">", b"&gt;"))
+                    + b"</error></send_sms_response>"
+                )
+            return b"bad request: " + body
+
+    class Status(EchoAsIs):
+        def __call__(self, environ, start_response):  # type: ignore[no-untyped-def]
+            if echo_status == 400:
+                body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+                start_response("400 Bad Request", [("Content-Type", "text/plain")])
+                return [self.handle(body)]
+            return super().__call__(environ, start_response)
+
+    with SandboxServer(Status(credentials=creds)) as server, PortalClient(server.url, creds) as c:
+        service = SendService(database, c, admins=frozenset({"UADMIN"}))
+        _, execution = service.send(
+            SendCommand(Principal("UADMIN"), Draft("89440000000000000010", "hi"), "cli")
+        )
+    assert execution is not None and execution.request.state == "rejected"
+    stored = _dump(database) + (execution.request.outcome_reason or "")
+    for form in ("p&amp;ss&lt;w&gt;rd", secret, "p%26ss%3Cw%3Erd"):
+        assert form not in stored, form
+    assert "[redacted]" in stored
