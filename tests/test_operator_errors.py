@@ -9,12 +9,17 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from bot.portal.client import PortalClient
 from bot.portal.sandbox import SANDBOX_CREDENTIALS, SandboxPortal, SandboxServer
+from bot.service import SendService
 from bot.store import audit
 from bot.store.db import Database
 from bot.store.models import SmsRequest
@@ -94,10 +99,12 @@ def test_verbose_names_the_database_and_the_default_is_in_the_working_directory(
     assert sent.returncode == 0 and f"database: {tmp_path / 'smsbot.db'}" in sent.stderr
 
 
-def test_ctrl_c_during_a_send_settles_it_as_unknown(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'int.db'}"
+@contextmanager
+def send_in_flight(url: str, latency: float) -> Iterator[subprocess.Popen[str]]:
+    """`smsbot send` as a process against a portal that answers after `latency` seconds; yields
+    once the POST has reached the portal (the send is in flight)."""
     slow = SandboxPortal()
-    slow.latency = 30.0  # the answer never comes in time: Ctrl-C lands mid-call
+    slow.latency = latency
     with SandboxServer(slow) as portal:
         env = {
             "DATABASE_URL": url,
@@ -114,15 +121,25 @@ def test_ctrl_c_during_a_send_settles_it_as_unknown(tmp_path: Path) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        db = Database(url)
-        deadline = time.monotonic() + 60
-        while not portal.portal.requests_for("send_sms"):  # the POST is out, no answer yet
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.05)
+        try:
+            deadline = time.monotonic() + 60
+            while not portal.portal.requests_for("send_sms"):
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.05)
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def test_ctrl_c_during_a_send_settles_it_as_unknown(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'int.db'}"
+    with send_in_flight(url, latency=30.0) as proc:  # Ctrl-C lands mid-call
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 4, stderr
     assert "outcome unknown" in stderr and "SMS log" in stderr and "Traceback" not in stderr
+    db = Database(url)
     with db.session() as session:
         (req,) = session.execute(select(SmsRequest)).scalars()
         assert req.state == "unknown"
@@ -138,28 +155,7 @@ def test_a_database_lost_after_the_portal_answered_is_exit_4() -> None:
     name = f"smsbot_lost_{os.getpid()}_{time.monotonic_ns()}"
     _pg_exec(f'CREATE DATABASE "{name}"')
     db_url = _pg_url_for(name)
-    slow = SandboxPortal()
-    slow.latency = 2.0
-    with SandboxServer(slow) as portal:
-        env = {
-            "DATABASE_URL": db_url,
-            "SMSBOT_PORTAL": "live",
-            "M2M_API_URL": portal.url,
-            "M2M_API_ID": SANDBOX_CREDENTIALS.api_id,
-            "M2M_USERNAME": SANDBOX_CREDENTIALS.username,
-            "M2M_PASSWORD": SANDBOX_CREDENTIALS.password,
-        }
-        full = {k: v for k, v in os.environ.items() if not k.startswith(("M2M_", "SMSBOT_"))}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", *SEND],
-            env={**full, "SMSBOT_ADMINS": "UADMIN", **env},
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 60
-        while not portal.portal.requests_for("send_sms"):
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.05)
+    with send_in_flight(db_url, latency=2.0) as proc:
         _pg_exec(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
         _pg_exec(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
         try:
@@ -169,11 +165,6 @@ def test_a_database_lost_after_the_portal_answered_is_exit_4() -> None:
     assert proc.returncode == 4, stderr
     assert "Traceback" not in stderr and "outcome unknown" in stderr
     assert "once the database answers" in stderr
-    from datetime import timedelta
-
-    from bot.portal.client import PortalClient
-    from bot.service import SendService
-
     db = Database(db_url)
     with PortalClient("http://127.0.0.1:9/", SANDBOX_CREDENTIALS) as client:
         settled = SendService(db, client).settle_stale_sends(timedelta(0))
