@@ -140,7 +140,8 @@ class Notifier:
                 return True
             except SlackFailure as exc:
                 log.info("ephemeral in %s failed (%s); sending a DM", channel, why(exc))
-        return self.tell(audience, text)
+        # The channel was tried already: a DM, then the response_url.
+        return self.tell(Audience(audience.user, None, audience.response_url), text)
 
     @staticmethod
     def respond(response_url: str, text: str) -> bool:
