@@ -23,6 +23,7 @@ from bot.runtime import Runtime, build_runtime
 from bot.service import Execution, SendCommand, Submission
 from bot.sms.iccid import normalize_iccid
 from bot.sms.message import Draft
+from bot.status import sim_status
 from bot.store import audit
 from bot.store.db import Database
 from bot.store.errors import describe as describe_db_error
@@ -36,7 +37,8 @@ from bot.store.grants import (
 )
 from bot.store.inventory import get_sim, import_csv, list_groups, list_sims, set_group_policy
 from bot.store.migrate import ensure_schema
-from bot.store.models import AuditEvent, SimGroup
+from bot.store.models import AuditEvent, SimGroup, SmsRequest
+from bot.store.safe_text import for_terminal
 
 #: Exit statuses of `smsbot send` (README): 0 only when the portal accepted the message.
 EXIT_OK = 0
@@ -399,6 +401,68 @@ def can(user: str, iccid: str, groups: tuple[str, ...], channel: str | None, rol
 
 
 # ---- approvals --------------------------------------------------------------------------------
+# ---- what became of requests ---------------------------------------------------------------
+@cli.command("status")
+@click.argument("sim")
+@click.option("--limit", default=10, show_default=True, help="How many messages to show.")
+def status_command(sim: str, limit: int) -> None:
+    """A SIM's latest requests (state, delivery) tied by sms_uid to the portal's SMS log.
+
+    SIM is an ICCID (spaces and dashes are fine)."""
+    with _runtime() as runtime:
+        found = sim_status(runtime.service, sim, limit=max(1, min(limit, 50)))
+    label = (
+        f"{found.sim.label or '-'} · {found.sim.sim_type or 'type unknown'}"
+        if found.sim
+        else ("not in the inventory")
+    )
+    lines = [f"SIM {found.iccid}: {label}"]
+    lines += [
+        f"#{req.id} {req.created_at:%Y-%m-%d %H:%M} {req.requester} {req.state}"
+        f" sms_uid={req.sms_uid} delivery={req.delivery_status or '-'}"
+        f" portal={found.in_portal(req) or '-'}"
+        for req in found.requests
+    ] or ["no requests from this bot yet"]
+    if found.portal_error is not None:
+        lines.append(f"portal SMS log unavailable: {found.portal_error}")
+    else:
+        lines.append("portal SMS log:" + ("" if found.portal_log else " no messages"))
+        lines += [
+            f"  {e.sent_timestamp or '-'} {e.sms_uid or '-'} {e.status or '-'}"
+            for e in found.portal_log
+        ]
+    click.echo("\n".join(for_terminal(line) for line in lines))
+
+
+@cli.group()
+def requests() -> None:
+    """One request: what was asked and everything that happened to it."""
+
+
+@requests.command("show")
+@click.argument("request_id", type=int)
+def requests_show(request_id: int) -> None:
+    """The request (every field sent, who asked, state, outcome) and its audit timeline."""
+    with _database() as database, database.read() as session:
+        req = session.get(SmsRequest, request_id)
+        if req is None:
+            raise Fail(f"there is no request #{request_id}")
+        timeline = audit.query(session, request_id=request_id)
+    facts = [
+        f"request #{req.id}  state={req.state}  sms_uid={req.sms_uid}  source={req.source}",
+        f"requester {req.requester}  channel={req.channel_id or '-'}",
+        f"iccid {req.iccid}  coding={req.data_coding}  origin={req.origin or '-'}",
+        f"text {req.message_text!r}",
+        f"outcome {req.outcome_reason or '-'}  delivery={req.delivery_status or '-'}",
+    ]
+    if req.decided_by:
+        facts.append(f"decided by {req.decided_by}: {req.decision_reason or '-'}")
+    click.echo("\n".join(for_terminal(line) for line in facts))
+    click.echo("timeline:")
+    for row in timeline:
+        click.echo("  " + audit.to_text(row))
+
+
 @cli.group()
 def approvals() -> None:
     """Requests waiting for approval; break-glass decisions by admins."""
@@ -414,9 +478,11 @@ def approvals_list() -> None:
             have = len(runtime.approvals.approvals_of(req.id))
             expires = f"{req.expires_at:%Y-%m-%d %H:%M}" if req.expires_at else "-"
             click.echo(
-                f"#{req.id:<5} {req.requester:<12} {req.iccid} {have}/{req.approvals_needed} "
-                f"approvals, expires {expires} UTC, asked in {req.approval_channel}: "
-                f"{req.message_text!r}"
+                for_terminal(
+                    f"#{req.id:<5} {req.requester:<12} {req.iccid} {have}/{req.approvals_needed} "
+                    f"approvals, expires {expires} UTC, asked in {req.approval_channel}: "
+                    f"{req.message_text!r}"
+                )
             )
         if not waiting:
             click.echo("no requests await approval")

@@ -246,3 +246,31 @@ def test_send_settles_sends_a_stopped_process_left_behind(smsbot, db_url: str) -
         states = [r.state for r in session.query(SmsRequest).order_by(SmsRequest.id)]
     database.dispose()
     assert states == ["unknown", "accepted"]
+
+
+def test_status_ties_requests_to_the_portal_log(smsbot) -> None:  # type: ignore[no-untyped-def]
+    sent = smsbot("send", "--as", "UADMIN", "--iccid", MANX, "--text", "hi", "--sms-uid", "TRACE7")
+    assert sent.code == 0
+    shown = smsbot("status", MANX.replace("0000", "0000 ", 1))
+    assert shown.code == 0, shown.err
+    # The embedded sandbox starts afresh per command: its log no longer has the message, and
+    # status says so instead of guessing.
+    assert f"SIM {MANX}" in shown.out and "sms_uid=TRACE7" in shown.out
+    assert "accepted" in shown.out and "portal SMS log: no messages" in shown.out
+
+
+def test_requests_show_prints_the_request_and_its_timeline(smsbot) -> None:  # type: ignore[no-untyped-def]
+    sent = smsbot("send", "--as", "UADMIN", "--iccid", MANX, "--text", "reset\x1b[2J now")
+    assert sent.code == 1  # ESC is not in the GSM alphabet: refused, nothing recorded
+    assert smsbot("send", "--as", "UADMIN", "--iccid", MANX, "--text", "reset modem").code == 0
+    shown = smsbot("requests", "show", "1")
+    assert shown.code == 0, shown.err
+    assert "request #1  state=accepted" in shown.out and "'reset modem'" in shown.out
+    timeline = shown.out.split("timeline:")[1]
+    assert [w for w in ("requested", "sending", "sent") if w in timeline] == [
+        "requested",
+        "sending",
+        "sent",
+    ]
+    missing = smsbot("requests", "show", "99")
+    assert missing.code == 1 and "no request #99" in missing.err

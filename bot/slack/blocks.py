@@ -182,7 +182,8 @@ def audit_line(row: Any) -> str:
 
 def request_line(req: Any) -> str:
     """One request in `/sms status`."""
+    delivery = f" · delivery: *{escape(req.delivery_status)}*" if req.delivery_status else ""
     return (
         f"#{req.id} {req.created_at:%Y-%m-%d %H:%M} {mention(req.requester)} "
-        f"{state_label(req.state)} · sms_uid {code(req.sms_uid)}"
+        f"{state_label(req.state)} · sms_uid {code(req.sms_uid)}{delivery}"
     )

@@ -10,7 +10,6 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot.authz import AuthzInputError, Principal, Role
-from bot.portal.client import PortalError
 from bot.slack import blocks
 from bot.slack.deps import SlackDeps, deps_of
 from bot.slack.modals import send_modal
@@ -24,6 +23,7 @@ from bot.slack.parsing import (
     subject_id,
 )
 from bot.sms.iccid import normalize_iccid
+from bot.status import sim_status
 from bot.store import audit
 from bot.store.grants import (
     command_refusal,
@@ -33,7 +33,6 @@ from bot.store.grants import (
     revoke_grant,
 )
 from bot.store.inventory import get_sim, list_sims
-from bot.store.requests import recent_for_sim
 
 log = logging.getLogger(__name__)
 
@@ -243,28 +242,19 @@ def cmd_status(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
     refusal = _refusal(deps, principal, "status", ("sender", "auditor"), iccid, group)
     if refusal:
         return refusal
-    with deps.db.read() as session:
-        requests = recent_for_sim(session, iccid)
-    try:
-        portal_log = deps.service.portal.query_sms_mt_details(iccid, lastx=10)
-        unavailable = None
-    except PortalError as exc:
-        portal_log, unavailable = [], str(exc)
-    # The sms_uid ties our requests to the portal's log: for an `unknown` outcome this is
-    # the answer to "did it go out?".
-    in_portal = {e.sms_uid: e.status for e in portal_log if e.sms_uid}
+    status = sim_status(deps.service, iccid)
     lines = [
         blocks.request_line(req)
-        + (f" · portal log: *{escape(in_portal[req.sms_uid])}*" if req.sms_uid in in_portal else "")
-        for req in requests
+        + (f" · portal log: *{escape(seen)}*" if (seen := status.in_portal(req)) else "")
+        for req in status.requests
     ] or ["No requests from this bot yet."]
-    if unavailable is not None:
-        lines.append(f"Portal SMS log unavailable: {escape(unavailable)}")
+    if status.portal_error is not None:
+        lines.append(f"Portal SMS log unavailable: {escape(status.portal_error)}")
     else:
-        lines.append("*Portal SMS log*" + ("" if portal_log else ": no messages"))
+        lines.append("*Portal SMS log*" + ("" if status.portal_log else ": no messages"))
         lines += [
             f"{escape(e.sent_timestamp or '-')} {code(e.sms_uid or '-')} {escape(e.status or '-')}"
-            for e in portal_log
+            for e in status.portal_log
         ]
     return fit_lines(blocks.sim_line(sim, iccid), lines, "")
 
