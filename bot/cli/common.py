@@ -1,0 +1,89 @@
+"""The `smsbot` command group and what every command shares: settings, the database, exit
+statuses and one-line failures."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.runtime import Runtime, build_runtime
+from bot.store.db import Database
+from bot.store.errors import where as where_database
+from bot.store.migrate import ensure_schema
+
+#: Exit statuses of `smsbot send` (README): 0 only when the portal accepted the message.
+EXIT_OK = 0
+EXIT_REFUSED = 1
+log = logging.getLogger("smsbot")
+EXIT_USAGE = 2
+EXIT_REJECTED = 3
+EXIT_UNKNOWN = 4
+EXIT_AWAITING = 5
+
+
+class Fail(click.ClickException):
+    """A one-line reason and an exit status."""
+
+    def __init__(self, message: str, code: int = EXIT_REFUSED) -> None:
+        super().__init__(message)
+        self.status = code
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise Fail(str(exc), EXIT_USAGE) from None
+
+
+def _say_database(url: str) -> None:
+    """`--verbose`: which database this command opened."""
+    log.info("database: %s", where_database(url))
+
+
+@contextmanager
+def _database() -> Iterator[Database]:
+    """The database alone, migrated (commands that need no portal)."""
+    url = _settings().DATABASE_URL
+    _say_database(url)
+    db = Database(url, busy_seconds=_settings().SMSBOT_SQLITE_BUSY_SECONDS)
+    try:
+        ensure_schema(db.engine)
+        yield db
+    finally:
+        db.dispose()
+
+
+@contextmanager
+def _runtime() -> Iterator[Runtime]:
+    runtime = build_runtime(_settings())  # logs the database it opens (--verbose)
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+def _operator() -> str:
+    """Who ran a CLI admin command (recorded as the audit actor)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens to stderr.")
+def cli(verbose: bool) -> None:
+    """smsbot: send SMS to IoT/M2M SIMs through the operator portal, with authorization and an
+    audit trail. Configuration comes from the environment (see README)."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )

@@ -1,0 +1,157 @@
+"""`smsbot send`: one SMS through the same pipeline as Slack (bot.service)."""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+import click
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.authz import Principal
+from bot.cli.common import (
+    EXIT_AWAITING,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_REJECTED,
+    EXIT_UNKNOWN,
+    Fail,
+    _runtime,
+    cli,
+)
+from bot.runtime import Runtime
+from bot.service import Execution, SendCommand, Submission
+from bot.sms.message import Draft
+from bot.store import audit
+from bot.store.models import AuditEvent
+
+
+# ---- send ------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--as", "user", required=True, help="Slack user ID the send is made for (U…).")
+@click.option("--group", "groups", multiple=True, help="A user group ID of that user (S…).")
+@click.option("--channel", default=None, help="Channel ID the request comes from (C…).")
+@click.option("--iccid", required=True, help="Target SIM (18–22 digits; spaces/dashes allowed).")
+@click.option("--text", "text", required=True, help="Message text (GSM 7-bit, ≤160 septets).")
+@click.option("--binary", is_flag=True, help="TEXT is a base64 payload (Multinet KPN C only).")
+@click.option("--origin", default=None, help="Origination number (Manx Telecom SIMs only).")
+@click.option("--sms-uid", default=None, help="Trace id, ≤12 letters/digits (default: generated).")
+@click.option("--idempotency-key", default=None, help="Same key → sent at most once.")
+@click.option("--replace-unsupported", is_flag=True, help="Use the suggested GSM replacements.")
+@click.option(
+    "--yes", "confirmed", is_flag=True, help="Send despite warnings (after reading them)."
+)
+def send(
+    user: str,
+    groups: tuple[str, ...],
+    channel: str | None,
+    iccid: str,
+    text: str,
+    binary: bool,
+    origin: str | None,
+    sms_uid: str | None,
+    idempotency_key: str | None,
+    replace_unsupported: bool,
+    confirmed: bool,
+) -> None:
+    """Send one SMS through the full pipeline; exit 0 only when the portal accepted it."""
+    command = SendCommand(
+        principal=Principal(user, groups, channel),
+        draft=Draft(
+            iccid=iccid,
+            message_text=text,
+            data_coding="binary" if binary else "default",
+            origin=origin,
+            sms_uid=sms_uid,
+            apply_replacements=replace_unsupported,
+        ),
+        source="cli",
+        idempotency_key=idempotency_key,
+        confirmed=confirmed,
+    )
+    with _runtime() as runtime:
+        # A CLI-only deployment has no `serve` sweeping: sends a stopped process left without
+        # an outcome are settled here too.
+        runtime.service.settle_stale_sends()
+        try:
+            submission, execution = runtime.service.send(command)
+        except KeyboardInterrupt:
+            _cut_off(runtime, "the send was interrupted (Ctrl-C) after it was claimed")
+            raise
+        except SQLAlchemyError as exc:
+            if not runtime.service.interrupted:
+                raise
+            _cut_off(runtime, f"the database failed while recording it ({type(exc).__name__})")
+            raise
+        trail: list[AuditEvent] = []
+        if submission.request is not None:
+            with runtime.db.session() as session:
+                trail = audit.query(session, request_id=submission.request.id)
+    _report(submission, execution, trail)
+
+
+def _cut_off(runtime: Runtime, why: str) -> NoReturn:
+    """A claimed send was cut off: its outcome is unknown. Settle it (when the database answers;
+    otherwise the next command or `serve` does) and say so — exit 4, never "aborted"."""
+    ids = list(runtime.service.interrupted)
+    try:
+        runtime.service.settle_interrupted(why)
+        settled = "recorded as unknown"
+    except SQLAlchemyError:
+        settled = "to be recorded as unknown once the database answers"
+    names = ", ".join(f"#{i}" for i in ids)
+    raise Fail(
+        f"request {names}: outcome unknown — {why}; the message may or may not have been sent. "
+        f"Check the SIM's SMS log (`/sms status`) before sending again ({settled}).",
+        EXIT_UNKNOWN,
+    )
+
+
+def _report(
+    submission: Submission, execution: Execution | None, trail: list[AuditEvent] | None = None
+) -> None:
+    status = submission.status
+    if status == "invalid":
+        raise Fail(
+            "refused (audit #{}): {}".format(
+                submission.audit_seq,
+                " | ".join(f"{p.field}: {p.message}" for p in submission.errors),
+            )
+        )
+    if status == "denied":
+        raise Fail(f"denied (audit #{submission.audit_seq}): {submission.reason}")
+    if status == "needs_confirmation":
+        warned = " | ".join(f"{p.field}: {p.message}" for p in submission.warnings)
+        raise Fail(
+            f"not sent, confirm first (audit #{submission.audit_seq}): {warned} — "
+            "re-run with --yes to send anyway"
+        )
+    request = (execution.request if execution else None) or submission.request
+    assert request is not None
+    if status == "awaiting_approval":
+        click.echo(f"request #{request.id} sms_uid={request.sms_uid} awaits approval")
+        sys.exit(EXIT_AWAITING)
+    lines = [
+        f"request #{request.id}  sms_uid={request.sms_uid}  state={request.state}",
+        f"iccid {request.iccid}  coding={request.data_coding}  text={request.message_text!r}",
+    ]
+    if status == "duplicate":
+        lines.insert(0, f"already submitted with this idempotency key: {submission.reason}")
+    if request.outcome_reason:
+        lines.append(f"outcome: {request.outcome_reason}")
+    if execution is not None and execution.outcome is not None:
+        lines.append(
+            f"portal: {execution.outcome.elapsed_ms:.1f} ms, "
+            f"{execution.outcome.attempts} attempt(s)"
+        )
+    if trail:
+        lines.append("audit: " + ", ".join(f"#{r.seq} {r.event}" for r in trail))
+    click.echo("\n".join(lines))
+    code = {
+        "accepted": EXIT_OK,
+        "rejected": EXIT_REJECTED,
+        "unknown": EXIT_UNKNOWN,
+        "awaiting_approval": EXIT_AWAITING,
+    }.get(request.state, EXIT_REFUSED)
+    if code != EXIT_OK:
+        raise Fail(f"request #{request.id} is {request.state}", code)
