@@ -165,7 +165,12 @@ class HttpServer:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._server.close()
+        server: Any = self._server
+        # Idle keep-alive connections too: the loop ends when no channel is left.
+        for channel in list(server._map.values()):
+            if channel is not server and hasattr(channel, "requests"):
+                channel.close()
+        server.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
 

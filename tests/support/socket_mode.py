@@ -44,7 +44,9 @@ class SocketModeServer:
         self._connections: list[ServerConnection] = []
         self.connects = 0
         self._envelopes: dict[str, _Envelope] = {}
-        self._server: Server = serve(self._handle, "127.0.0.1", 0, compression=None)
+        self._server: Server = serve(
+            self._handle, "127.0.0.1", 0, compression=None, close_timeout=1
+        )
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
