@@ -31,6 +31,7 @@ DecisionStatus = Literal[
     "already_decided",
     "refused",  # this clicker may not decide
     "requester_refused",  # the requester lost the right to send: nothing will be sent
+    "cancelled",  # withdrawn by the requester before a decision
     "not_found",
 ]
 
@@ -81,6 +82,42 @@ class Approvals:
             iccid=req.iccid,
             details={"expired_at": audit.format_ts(expires) if expires else None},
         )
+
+    def cancel(self, request_id: int, principal: Principal, *, via: str = "slack") -> Decision:
+        """The requester withdraws a request awaiting approval: it is closed as `cancelled` and
+        can no longer be approved. Anyone else is refused (audited)."""
+        actor = principal.user_id
+        with self.db.session() as session:
+            req = session.execute(
+                select(SmsRequest).where(SmsRequest.id == request_id).with_for_update()
+            ).scalar_one_or_none()
+            if req is None:
+                return Decision("not_found", f"There is no request #{request_id}.")
+            if req.requester != actor:
+                audit.append(
+                    session,
+                    "denied",
+                    actor,
+                    request_id=req.id,
+                    iccid=req.iccid,
+                    details={"action": "cancel", "via": via, "reason": "not the requester"},
+                )
+                return Decision("refused", f"Only the requester can cancel request #{req.id}.", req)
+            if not self._close(session, req, "cancelled", actor, "cancelled by the requester"):
+                return Decision(
+                    "already_decided", f"Request #{req.id} is already {req.state}.", req
+                )
+            row = audit.append(
+                session,
+                "cancelled",
+                actor,
+                request_id=req.id,
+                iccid=req.iccid,
+                details={"via": via, "sms_uid": req.sms_uid},
+            )
+            return Decision(
+                "cancelled", f"Request #{req.id} cancelled: nothing was sent.", req, row.seq
+            )
 
     def decide(
         self,

@@ -274,3 +274,27 @@ def test_requests_show_prints_the_request_and_its_timeline(smsbot) -> None:  # t
     ]
     missing = smsbot("requests", "show", "99")
     assert missing.code == 1 and "no request #99" in missing.err
+
+
+def test_requests_cancel_is_for_the_requester_only(smsbot, database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from bot.store.grants import create_grant
+
+    monkeypatch.setenv("SMSBOT_APPROVAL_CHANNEL", "C0APPROVE")
+    with database.session() as session:
+        create_grant(
+            session,
+            subject="U0REQ",
+            scope="*",
+            role="sender",
+            actor="UADMIN",
+            approval_required=True,
+        )
+    env_channel = ("--channel", "C0NOC")
+    asked = smsbot("send", "--as", "U0REQ", *env_channel, "--iccid", MANX, "--text", "hi")
+    assert asked.code == 5, asked.err  # awaiting approval
+    other = smsbot("requests", "cancel", "1", "--as", "U0OTHER")
+    assert other.code == 1 and "Only the requester" in other.err
+    mine = smsbot("requests", "cancel", "1", "--as", "U0REQ")
+    assert mine.code == 0 and "cancelled" in mine.out
+    again = smsbot("requests", "cancel", "1", "--as", "U0REQ")
+    assert again.code == 1 and "already cancelled" in again.err

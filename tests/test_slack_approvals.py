@@ -327,3 +327,25 @@ def test_removed_from_the_on_call_group_after_asking_is_not_sent(bot: Bot) -> No
     assert bot.portal_sends == []
     with bot.runtime.db.session() as session:
         assert session.get(SmsRequest, rid).state == "refused"  # type: ignore[union-attr]
+
+
+def test_the_requester_can_cancel_a_request_awaiting_approval(approval_bot: Bot) -> None:
+    bot = approval_bot
+    rid = request_via_slack(bot)
+    note = bot.slack.wait_for(
+        "chat.postMessage", lambda c: "Approval asked" in c.args.get("text", "")
+    )[0]
+    button = note.args["blocks"][1]["elements"][0]
+    assert button["action_id"] == "cancel_request" and button["value"] == str(rid)
+    click(bot.client, "cancel_request", rid, APPROVER, channel="C0NOC")  # not theirs to cancel
+    refused = bot.slack.wait_for("chat.postEphemeral")[0]
+    assert "Only the requester" in refused.args["text"]
+    click(bot.client, "cancel_request", rid, REQUESTER, channel="C0NOC")
+    closed = bot.slack.wait_for("chat.update", lambda c: c.args.get("channel") == "C0APPROVE")[0]
+    assert "Cancelled by <@U0REQ>" in closed.args["text"]
+    assert not any(b.get("block_id") == "approval_buttons" for b in closed.args["blocks"])
+    click(bot.client, "approve_request", rid, APPROVER)
+    late = bot.slack.wait_for("chat.postEphemeral", count=2)[-1]
+    assert "already cancelled" in late.args["text"]
+    assert bot.portal_sends == []
+    assert "cancelled" in bot.events() and "approved" not in bot.events()

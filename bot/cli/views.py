@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from bot.authz import Principal
 from bot.cli.common import (
     Fail,
     _database,
@@ -76,3 +77,15 @@ def requests_show(request_id: int) -> None:
     click.echo("timeline:")
     for row in timeline:
         click.echo("  " + audit.to_text(row))
+
+
+@requests.command("cancel")
+@click.argument("request_id", type=int)
+@click.option("--as", "user", required=True, help="The requester's Slack user ID (U…).")
+def requests_cancel(request_id: int, user: str) -> None:
+    """Withdraw your own request while it awaits approval (nothing is sent)."""
+    with _runtime() as runtime:
+        decision = runtime.approvals.cancel(request_id, Principal(user), via="cli")
+    if decision.status != "cancelled":
+        raise Fail(decision.message)
+    click.echo(decision.message)

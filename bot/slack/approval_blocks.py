@@ -10,6 +10,35 @@ from bot.sms.message import SimInfo
 
 APPROVE_ACTION = "approve_request"
 REJECT_ACTION = "reject_request"
+CANCEL_ACTION = "cancel_request"
+
+
+def approval_asked(note: str, request_id: int) -> list[Block]:
+    """The requester's thread note that approval was asked, with a Cancel button."""
+    return [
+        section("approval_asked", note),
+        {
+            "type": "actions",
+            "block_id": "requester_actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": CANCEL_ACTION,
+                    "text": {"type": "plain_text", "text": "Cancel request", "emoji": True},
+                    "value": str(request_id),
+                    "confirm": {
+                        "title": {"type": "plain_text", "text": "Cancel this request?"},
+                        "text": {
+                            "type": "plain_text",
+                            "text": f"Request #{request_id} will not be sent or approved.",
+                        },
+                        "confirm": {"type": "plain_text", "text": "Cancel it"},
+                        "deny": {"type": "plain_text", "text": "Keep it"},
+                    },
+                }
+            ],
+        },
+    ]
 
 
 def approval_request(req: Any, sim: SimInfo | None, warnings: list[str]) -> tuple[str, list[Block]]:

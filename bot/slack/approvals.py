@@ -9,7 +9,8 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot.approvals import Verdict
-from bot.slack.approval_blocks import APPROVE_ACTION, REJECT_ACTION
+from bot.authz import Principal
+from bot.slack.approval_blocks import APPROVE_ACTION, CANCEL_ACTION, REJECT_ACTION
 from bot.slack.deps import SlackDeps, deps_of
 from bot.slack.flow import announce_decision, audience_of, thread_of
 from bot.slack.modals import CALLBACK_REJECT, reject_modal
@@ -22,6 +23,26 @@ def register(app: App) -> None:
     app.action(APPROVE_ACTION)(handle_approve)
     app.action(REJECT_ACTION)(handle_reject_click)
     app.view(CALLBACK_REJECT)(handle_reject_submission)
+    app.action(CANCEL_ACTION)(handle_cancel)
+
+
+def handle_cancel(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+    ack()
+    deps = deps_of(context)
+    request_id = _request_id(body["actions"][0].get("value"))
+    deps.later(cancel, deps, request_id, _clicker(body))
+
+
+def cancel(deps: SlackDeps, request_id: int | None, clicker: Audience) -> None:
+    """The requester withdraws a request awaiting approval (the core decides who may)."""
+    if request_id is None:
+        deps.notifier.ephemeral_first(clicker, ":no_entry: That button does not name a request.")
+        return
+    decision = deps.runtime.approvals.cancel(request_id, Principal(clicker.user))
+    if decision.status != "cancelled":
+        deps.notifier.ephemeral_first(clicker, f":no_entry: {decision.message}")
+        return
+    announce_decision(deps, decision)
 
 
 def _clicker(body: dict[str, Any]) -> Audience:

@@ -10,7 +10,7 @@ import threading
 from bot.approvals import Decision
 from bot.service import Execution
 from bot.slack import blocks
-from bot.slack.approval_blocks import approval_closed, approval_request
+from bot.slack.approval_blocks import approval_asked, approval_closed, approval_request
 from bot.slack.deps import SlackDeps
 from bot.slack.mrkdwn import channel_link, clip, escape, mention
 from bot.slack.notify import Audience, SlackFailure, Thread, why
@@ -104,7 +104,7 @@ def ask_for_approval(
             f":raised_hand: Approval asked in {channel_link(channel)} ({needed}); "
             f"it expires at {expires}. Nothing is sent until then."
         )
-    deps.notifier.reply(thread, note, audience)
+    deps.notifier.reply(thread, note, audience, approval_asked(note, req.id))
 
 
 def report_outcome(
@@ -144,6 +144,7 @@ _DECIDED = {
     "declined": ":x: Rejected by {who} at {at} UTC{reason}",
     "expired": ":hourglass: Expired at {at} UTC: not sent, it can no longer be approved",
     "requester_refused": ":no_entry: Closed at {at} UTC: {reason}",
+    "cancelled": ":heavy_multiplication_x: Cancelled by {who} at {at} UTC: nothing was sent",
 }
 
 

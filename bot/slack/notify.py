@@ -83,11 +83,18 @@ class Notifier:
             metrics.SLACK_FALLBACKS.labels("dm").inc()
         return thread
 
-    def reply(self, thread: Thread | None, text: str, audience: Audience) -> bool:
-        """In the thread; where that fails (or there is none), to the user by any route."""
+    def reply(
+        self,
+        thread: Thread | None,
+        text: str,
+        audience: Audience,
+        blocks: list[dict[str, Any]] | None = None,
+    ) -> bool:
+        """In the thread; where that fails (or there is none), to the user by any route (as
+        text: buttons only make sense in the thread)."""
         if thread is not None:
             try:
-                self._post(thread.channel, text, thread_ts=thread.ts)
+                self._post(thread.channel, text, blocks, thread_ts=thread.ts)
                 return True
             except SlackFailure as exc:
                 log.warning("thread reply in %s failed: %s", thread.channel, why(exc))

@@ -48,6 +48,7 @@ EVENTS = frozenset(
         "foreign_request_refused",
         "late_outcome",
         "receipt_mismatch",
+        "cancelled",
         "delivery_status",
         "grant_created",
         "grant_revoked",
