@@ -157,7 +157,7 @@ def test_reconnects_and_the_next_envelope_is_acked_in_time(socket_bot: SocketBot
         socket_bot.socket.drop()
     socket_bot.socket.wait_connected(before + 1)  # a new connection, opened by the client
     seconds = socket_bot.command("help")
-    assert seconds < 1.0, f"first envelope after reconnecting acked in {seconds:.2f} s"
+    assert seconds < 2.0, f"first envelope after reconnecting acked in {seconds:.2f} s"
 
 
 def test_no_slack_route_over_http_and_healthz_follows_the_socket(socket_bot: SocketBot) -> None:
