@@ -67,6 +67,8 @@ class SendCommand:
     #: The digest of the warnings the user was shown and confirmed (Slack's form); None when
     #: the confirmation is given with the request itself (the CLI's --yes after reading them).
     confirmation: str | None = None
+    #: The request this one sends again (see SendService.retry).
+    retry_of: int | None = None
 
 
 @dataclass
@@ -164,6 +166,18 @@ def _input_details(cmd: SendCommand) -> dict[str, Any]:
         "groups": list(cmd.principal.group_ids),
         "channel": cmd.principal.channel_id,
     }
+
+
+#: Ends of a request where nothing reached the portal.
+NOT_SENT_STATES = frozenset({"refused", "expired", "declined", "cancelled", "not_sent"})
+
+
+def retryable(req: SmsRequest) -> bool:
+    """Nothing of it reached the portal: it may be sent again as a new request."""
+    if req.state in NOT_SENT_STATES:
+        return True
+    # Rejected without an HTTP answer: the connection was never made ("nothing was sent").
+    return req.state == "rejected" and req.portal_http_status is None
 
 
 def _confirmed(cmd: SendCommand, checked: CheckedMessage) -> bool:
@@ -397,6 +411,7 @@ class SendService:
                 else 0
             ),
             expires_at=now + self.approval_ttl if needs_approval else None,
+            retry_of=cmd.retry_of,
         )
         session.add(req)
         session.flush()
@@ -417,6 +432,7 @@ class SendService:
                 "confirmed_warnings": [p.code for p in checked.warnings],
                 "source": cmd.source,
                 "channel": cmd.principal.channel_id,
+                "retry_of": cmd.retry_of,
             },
         )
         if claimed:
@@ -757,6 +773,38 @@ class SendService:
                 },
             )
             return req
+
+    def retry(self, request_id: int, principal: Principal, source: Source) -> Submission:
+        """The same message again as a new request (a new sms_uid), through the whole pipeline —
+        validation, authorization and approval included — linked to the original. Only for the
+        requester, and only where nothing reached the portal: never for `unknown` (the message
+        may have gone out) nor for anything accepted. A double click makes one retry."""
+        with self.db.read() as session:
+            original = session.get(SmsRequest, request_id)
+        if original is None or original.requester != principal.user_id:
+            return Submission("invalid", reason=f"there is no request #{request_id} of yours")
+        if not retryable(original):
+            return Submission(
+                "invalid",
+                reason=f"request #{request_id} is {original.state}: only a request that never "
+                "reached the portal can be retried",
+            )
+        draft = Draft(
+            iccid=original.iccid,
+            message_text=original.message_text,
+            data_coding=original.data_coding,
+            origin=original.origin,
+        )
+        command = SendCommand(
+            principal=principal,
+            draft=draft,
+            source=source,
+            idempotency_key=f"retry-of:{request_id}",
+            # The original's warnings were confirmed for these exact fields.
+            confirmed=True,
+            retry_of=request_id,
+        )
+        return self.submit(command)
 
     def get_request(self, request_id: int) -> SmsRequest | None:
         with self.db.session() as session:

@@ -11,6 +11,26 @@ from bot.sms.message import SimInfo
 APPROVE_ACTION = "approve_request"
 REJECT_ACTION = "reject_request"
 CANCEL_ACTION = "cancel_request"
+RETRY_ACTION = "retry_request"
+
+
+def with_retry(text: str, request_id: int) -> list[Block]:
+    """A thread reply about a request that never reached the portal, with a Retry button."""
+    return [
+        section("outcome", text),
+        {
+            "type": "actions",
+            "block_id": "retry",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": RETRY_ACTION,
+                    "text": {"type": "plain_text", "text": "Retry", "emoji": True},
+                    "value": str(request_id),
+                }
+            ],
+        },
+    ]
 
 
 def approval_asked(note: str, request_id: int) -> list[Block]:

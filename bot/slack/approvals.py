@@ -10,9 +10,9 @@ from slack_sdk import WebClient
 
 from bot.approvals import Verdict
 from bot.authz import Principal
-from bot.slack.approval_blocks import APPROVE_ACTION, CANCEL_ACTION, REJECT_ACTION
+from bot.slack.approval_blocks import APPROVE_ACTION, CANCEL_ACTION, REJECT_ACTION, RETRY_ACTION
 from bot.slack.deps import SlackDeps, deps_of
-from bot.slack.flow import announce_decision, audience_of, thread_of
+from bot.slack.flow import announce_decision, audience_of, follow_through, thread_of
 from bot.slack.modals import CALLBACK_REJECT, reject_modal
 from bot.slack.mrkdwn import mention
 from bot.slack.notify import Audience, SlackFailure, why
@@ -24,6 +24,36 @@ def register(app: App) -> None:
     app.action(REJECT_ACTION)(handle_reject_click)
     app.view(CALLBACK_REJECT)(handle_reject_submission)
     app.action(CANCEL_ACTION)(handle_cancel)
+    app.action(RETRY_ACTION)(handle_retry)
+
+
+def handle_retry(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+    ack()
+    deps = deps_of(context)
+    deps.later(retry, deps, _request_id(body["actions"][0].get("value")), _clicker(body))
+
+
+def retry(deps: SlackDeps, request_id: int | None, clicker: Audience) -> None:
+    """The same message again as a new request, through the whole pipeline (the core decides
+    whether it may be retried and by whom); its own thread, linked from the original's."""
+    if request_id is None:
+        deps.notifier.ephemeral_first(clicker, ":no_entry: That button does not name a request.")
+        return
+    submission = deps.service.retry(
+        request_id, deps.principal(clicker.user, clicker.channel), "slack"
+    )
+    new = submission.request
+    if submission.status == "duplicate" and new is not None:
+        deps.notifier.ephemeral_first(clicker, f"Request #{request_id} was retried already.")
+        return
+    if submission.status not in ("recorded", "awaiting_approval") or new is None:
+        deps.notifier.ephemeral_first(clicker, f":no_entry: Not retried: {submission.reason}.")
+        return
+    original = deps.service.get_request(request_id)
+    thread = thread_of(original) if original is not None else None
+    if thread is not None:
+        deps.notifier.reply(thread, f":repeat: Retried as request #{new.id}.", clicker)
+    follow_through(deps, new, submission.sim, Audience(clicker.user, new.channel_id))
 
 
 def handle_cancel(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:

@@ -8,9 +8,14 @@ import logging
 import threading
 
 from bot.approvals import Decision
-from bot.service import Execution
+from bot.service import Execution, retryable
 from bot.slack import blocks
-from bot.slack.approval_blocks import approval_asked, approval_closed, approval_request
+from bot.slack.approval_blocks import (
+    approval_asked,
+    approval_closed,
+    approval_request,
+    with_retry,
+)
 from bot.slack.deps import SlackDeps
 from bot.slack.mrkdwn import channel_link, clip, escape, mention
 from bot.slack.notify import Audience, SlackFailure, Thread, why
@@ -129,9 +134,14 @@ def report_outcome(
         approver=req.decided_by if req.decided_by and req.decided_by[:1] in "UW" else None,
         iccid=req.iccid,
     )
-    deps.notifier.reply(thread, reply, audience)
+    deps.notifier.reply(thread, reply, audience, _retry_offer(reply, req))
     if thread is not None:
         update_parent(deps, req, sim, thread)
+
+
+def _retry_offer(text: str, req: SmsRequest) -> list[blocks.Block] | None:
+    """Retry where nothing reached the portal (never for `unknown`: it may have gone out)."""
+    return with_retry(text, req.id) if retryable(req) else None
 
 
 def update_parent(deps: SlackDeps, req: SmsRequest, sim: SimInfo | None, thread: Thread) -> None:
@@ -174,7 +184,8 @@ def announce_decision(deps: SlackDeps, decision: Decision) -> None:
     thread = thread_of(req)
     audience = audience_of(req)
     if thread is not None:
-        deps.notifier.reply(thread, line, audience)
+        retry = _retry_offer(line, req) if decision.execution is None else None
+        deps.notifier.reply(thread, line, audience, retry)
     elif decision.execution is None:
         # Without a thread the outcome (which names the approver) is the one message to send.
         deps.notifier.tell(audience, f"Request #{req.id}: {line}")

@@ -136,6 +136,8 @@ class SmsRequest(Base):
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decision_reason: Mapped[str | None] = mapped_column(Text)
+    #: The request this one sends again (Retry), if any.
+    retry_of: Mapped[int | None] = mapped_column(Integer)
 
 
 class Approval(Base):
