@@ -118,3 +118,17 @@ def test_csv_export_neutralises_formulas(smsbot, database: Database, tmp_path) -
 def test_safe_text_units() -> None:
     assert for_terminal("a\x1b[31mb\u202ec\n") == "a\\x1b[31mb\\u202ec\\x0a"
     assert for_csv_cell("-1+2") == "'-1+2" and for_csv_cell("ok") == "ok" and for_csv_cell(3) == 3
+
+
+def test_every_cli_line_escapes_terminal_controls(smsbot, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Not only the audit: labels from a CSV, refusals that repeat input, every line printed."""
+    good = tmp_path / "sims.csv"
+    good.write_text(f"iccid,label,sim_type\n{MANX},pump\x1b[2J\x1b]0;owned\x07,Manx Telecom\n")
+    assert smsbot("sims", "import", str(good)).code == 0
+    listed = smsbot("sims", "list")
+    assert listed.code == 0 and "\x1b" not in listed.out and "pump\\x1b[2J" in listed.out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("iccid,label\n12\x1b[31m34,x\n")
+    refused = smsbot("sims", "import", str(bad))
+    assert refused.code == 1 and "\x1b" not in refused.err, repr(refused.err)
+    assert "\\x1b" in refused.err

@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 # Importing the modules registers their commands.
 from bot.cli import approvals, audit, inventory, send, serve, views
-from bot.cli.common import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, Fail, cli
+from bot.cli.common import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, Fail, cli, say
 from bot.config import DEFAULT_DATABASE_URL
 from bot.store.errors import describe as describe_db_error
 
@@ -28,17 +28,17 @@ def main() -> NoReturn:
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("smsbot: aborted", err=True)
+        say("smsbot: aborted", err=True)
         sys.exit(EXIT_REFUSED)
     except click.ClickException as exc:
-        click.echo(f"smsbot: {exc.format_message()}", err=True)
+        say(f"smsbot: {exc.format_message()}", err=True)
         sys.exit(exc.status if isinstance(exc, Fail) else exc.exit_code)
     except SQLAlchemyError as exc:
         url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
-        click.echo(f"smsbot: {describe_db_error(exc, url)}", err=True)
+        say(f"smsbot: {describe_db_error(exc, url)}", err=True)
         sys.exit(EXIT_USAGE)
     except OSError as exc:
         name = f" {exc.filename}" if exc.filename else ""
-        click.echo(f"smsbot: cannot use{name}: {exc.strerror or exc}", err=True)
+        say(f"smsbot: cannot use{name}: {exc.strerror or exc}", err=True)
         sys.exit(EXIT_USAGE)
     sys.exit(EXIT_OK)

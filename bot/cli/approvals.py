@@ -11,12 +11,12 @@ from bot.cli.common import (
     _operator,
     _runtime,
     cli,
+    say,
 )
 from bot.store import audit
 from bot.store.grants import (
     has_role,
 )
-from bot.store.safe_text import for_terminal
 
 
 # ---- approvals --------------------------------------------------------------------------------
@@ -34,15 +34,13 @@ def approvals_list() -> None:
         for req in waiting:
             have = len(runtime.approvals.approvals_of(req.id))
             expires = f"{req.expires_at:%Y-%m-%d %H:%M}" if req.expires_at else "-"
-            click.echo(
-                for_terminal(
-                    f"#{req.id:<5} {req.requester:<12} {req.iccid} {have}/{req.approvals_needed} "
-                    f"approvals, expires {expires} UTC, asked in {req.approval_channel}: "
-                    f"{req.message_text!r}"
-                )
+            say(
+                f"#{req.id:<5} {req.requester:<12} {req.iccid} {have}/{req.approvals_needed} "
+                f"approvals, expires {expires} UTC, asked in {req.approval_channel}: "
+                f"{req.message_text!r}"
             )
         if not waiting:
-            click.echo("no requests await approval")
+            say("no requests await approval")
 
 
 def _break_glass(request_id: int, admin: str, reason: str, verdict: str) -> None:
@@ -75,10 +73,10 @@ def _break_glass(request_id: int, admin: str, reason: str, verdict: str) -> None
             via="cli",
             break_glass=True,
         )
-    click.echo(decision.message)
+    say(decision.message)
     if decision.execution is not None:
         req = decision.execution.request
-        click.echo(f"request #{req.id} {req.state}: {req.outcome_reason or ''}")
+        say(f"request #{req.id} {req.state}: {req.outcome_reason or ''}")
     ok = decision.status in ("approved", "declined", "pending")
     if not ok:
         raise Fail(f"request #{request_id}: {decision.status}")

@@ -13,6 +13,7 @@ from bot.cli.common import (
     Fail,
     _database,
     cli,
+    say,
 )
 from bot.store import audit
 
@@ -40,7 +41,7 @@ def audit_list(iccid: str | None, since: str | None, limit: int) -> None:
     with _database() as database, database.read() as session:
         rows = audit.query(session, iccid=iccid, since=since_at, limit=limit, newest_first=True)
         for row in reversed(rows):
-            click.echo(audit.to_text(row))
+            say(audit.to_text(row))
 
 
 @audit_group.command("export")
@@ -54,7 +55,7 @@ def audit_export(fmt: str, output: Path | None) -> None:
             return
         with output.open("w", encoding="utf-8", newline="") as out:
             count = audit.export(session, out, fmt)
-    click.echo(f"{count} rows written to {output}", err=True)
+    say(f"{count} rows written to {output}", err=True)
 
 
 @audit_group.command("verify")
@@ -64,4 +65,4 @@ def audit_verify() -> None:
         result = audit.verify(session)
     if not result.ok:
         raise Fail(f"audit log BROKEN at row {result.bad_seq}: {result.problem}")
-    click.echo(f"audit log intact: {result.rows} rows")
+    say(f"audit log intact: {result.rows} rows")

@@ -16,6 +16,7 @@ from bot.runtime import Runtime, build_runtime
 from bot.store.db import Database
 from bot.store.errors import where as where_database
 from bot.store.migrate import ensure_schema
+from bot.store.safe_text import for_terminal
 
 #: Exit statuses of `smsbot send` (README): 0 only when the portal accepted the message.
 EXIT_OK = 0
@@ -87,3 +88,9 @@ def cli(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+
+
+def say(text: str, *, err: bool = False) -> None:
+    """Every line the CLI prints: control characters escaped line by line, so text from data
+    (labels, portal reasons, names typed by someone) cannot drive the operator's terminal."""
+    click.echo("\n".join(for_terminal(line) for line in text.split("\n")), err=err)

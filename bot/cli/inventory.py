@@ -15,6 +15,7 @@ from bot.cli.common import (
     _operator,
     _settings,
     cli,
+    say,
 )
 from bot.sms.iccid import normalize_iccid
 from bot.store import audit
@@ -60,9 +61,9 @@ def sims_import(file: Path) -> None:
                     details={"file": file.name, "errors": failed.errors[:50]},
                 )
             for line in failed.errors[1:]:
-                click.echo(line, err=True)
+                say(line, err=True)
             raise Fail(f"nothing imported: {failed.errors[0]}") from None
-    click.echo(f"imported {result.imported} new SIM(s), updated {result.updated}")
+    say(f"imported {result.imported} new SIM(s), updated {result.updated}")
 
 
 class _ImportFailed(Exception):
@@ -78,12 +79,12 @@ def sims_list() -> None:
         rows = list_sims(session)
         for sim in rows:
             state = "active" if sim.active else "inactive"
-            click.echo(
+            say(
                 f"{sim.iccid}  {sim.sim_type or '-':<16} {sim.group_name or '-':<12} "
                 f"{state:<8} {sim.label or ''}"
             )
         if not rows:
-            click.echo("no SIMs in the inventory (smsbot sims import FILE.csv)")
+            say("no SIMs in the inventory (smsbot sims import FILE.csv)")
 
 
 # ---- grants ----------------------------------------------------------------------------------
@@ -109,7 +110,7 @@ def grant(subject: str, sims: str, role: str, approval_required: bool, expires: 
             )
         except AuthzInputError as exc:
             raise Fail(str(exc)) from None
-    click.echo(f"grant #{info['grant_id']}: {json.dumps(info, ensure_ascii=False)}")
+    say(f"grant #{info['grant_id']}: {json.dumps(info, ensure_ascii=False)}")
 
 
 @cli.command()
@@ -120,7 +121,7 @@ def revoke(grant_id: int) -> None:
         revoked = revoke_grant(session, grant_id, _operator())
         if revoked is None:
             raise Fail(f"no active grant #{grant_id}")
-    click.echo(f"grant #{grant_id} revoked")
+    say(f"grant #{grant_id} revoked")
 
 
 @cli.command()
@@ -137,9 +138,9 @@ def grants(include_inactive: bool) -> None:
                 flags.append(f"expires {g.expires_at:%Y-%m-%d %H:%M}")
             if g.revoked_at:
                 flags.append(f"revoked by {g.revoked_by}")
-            click.echo(f"#{g.id:<4} {g.role:<8} {g.subject:<12} {g.scope:<24} {' '.join(flags)}")
+            say(f"#{g.id:<4} {g.role:<8} {g.subject:<12} {g.scope:<24} {' '.join(flags)}")
         if not rows:
-            click.echo("no grants")
+            say("no grants")
 
 
 @cli.command()
@@ -169,7 +170,7 @@ def can(user: str, iccid: str, groups: tuple[str, ...], channel: str | None, rol
     if not decision.allowed:
         raise Fail(f"no: {decision.reason}")
     approval = " (approval required)" if decision.approval_required else ""
-    click.echo(f"yes: {decision.basis}{approval}")
+    say(f"yes: {decision.basis}{approval}")
 
 
 # ---- groups -----------------------------------------------------------------------------------
@@ -206,7 +207,7 @@ def groups_set(
             approvals_needed=approvals_needed,
         )
         line = _group_line(group)
-    click.echo(line)
+    say(line)
 
 
 def _group_line(group: SimGroup) -> str:
@@ -225,6 +226,6 @@ def groups_list() -> None:
     with _database() as database, database.read() as session:
         rows = list_groups(session)
         for group in rows:
-            click.echo(_group_line(group))
+            say(_group_line(group))
         if not rows:
-            click.echo("no SIM groups (they come from `sims import` or `groups set`)")
+            say("no SIM groups (they come from `sims import` or `groups set`)")

@@ -18,6 +18,7 @@ from bot.cli.common import (
     Fail,
     _runtime,
     cli,
+    say,
 )
 from bot.runtime import Runtime
 from bot.service import Execution, SendCommand, Submission
@@ -129,7 +130,7 @@ def _report(
     request = (execution.request if execution else None) or submission.request
     assert request is not None
     if status == "awaiting_approval":
-        click.echo(f"request #{request.id} sms_uid={request.sms_uid} awaits approval")
+        say(f"request #{request.id} sms_uid={request.sms_uid} awaits approval")
         sys.exit(EXIT_AWAITING)
     lines = [
         f"request #{request.id}  sms_uid={request.sms_uid}  state={request.state}",
@@ -146,7 +147,7 @@ def _report(
         )
     if trail:
         lines.append("audit: " + ", ".join(f"#{r.seq} {r.event}" for r in trail))
-    click.echo("\n".join(lines))
+    say("\n".join(lines))
     code = {
         "accepted": EXIT_OK,
         "rejected": EXIT_REJECTED,

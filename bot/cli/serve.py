@@ -15,6 +15,7 @@ from bot.cli.common import (
     _database,
     _settings,
     cli,
+    say,
 )
 from bot.portal.sandbox import DEMO_SIMS, SANDBOX_CREDENTIALS, SandboxServer
 
@@ -29,7 +30,7 @@ def db() -> None:
 def db_upgrade() -> None:
     """Apply every migration (safe to repeat)."""
     with _database() as database:
-        click.echo(f"database at head: {database.url.render_as_string(hide_password=True)}")
+        say(f"database at head: {database.url.render_as_string(hide_password=True)}")
 
 
 # ---- sandbox ---------------------------------------------------------------------------------
@@ -48,13 +49,13 @@ def sandbox(host: str, port: int, latency_ms: int, fault: str) -> None:
     server = SandboxServer(host=host, port=port)
     server.portal.set_fault(fault, latency_ms / 1000)  # type: ignore[arg-type]
     creds = SANDBOX_CREDENTIALS
-    click.echo(
+    say(
         f"sandbox portal on {server.url}  api_id={creds.api_id} username={creds.username} "
         f"password={creds.password}"
     )
     for sim in DEMO_SIMS:
         extra = ("" if sim.active else " inactive") + ("" if sim.online else " offline")
-        click.echo(f"  {sim.iccid}  {sim.sim_type}{extra}")
+        say(f"  {sim.iccid}  {sim.sim_type}{extra}")
     with suppress(KeyboardInterrupt):
         server.serve_forever()
 

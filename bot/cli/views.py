@@ -10,11 +10,11 @@ from bot.cli.common import (
     _database,
     _runtime,
     cli,
+    say,
 )
 from bot.status import sim_status
 from bot.store import audit
 from bot.store.models import SmsRequest
-from bot.store.safe_text import for_terminal
 
 
 # ---- what became of requests ---------------------------------------------------------------
@@ -47,7 +47,7 @@ def status_command(sim: str, limit: int) -> None:
             f"  {e.sent_timestamp or '-'} {e.sms_uid or '-'} {e.status or '-'}"
             for e in found.portal_log
         ]
-    click.echo("\n".join(for_terminal(line) for line in lines))
+    say("\n".join(lines))
 
 
 @cli.group()
@@ -73,10 +73,10 @@ def requests_show(request_id: int) -> None:
     ]
     if req.decided_by:
         facts.append(f"decided by {req.decided_by}: {req.decision_reason or '-'}")
-    click.echo("\n".join(for_terminal(line) for line in facts))
-    click.echo("timeline:")
+    say("\n".join(facts))
+    say("timeline:")
     for row in timeline:
-        click.echo("  " + audit.to_text(row))
+        say("  " + audit.to_text(row))
 
 
 @requests.command("cancel")
@@ -88,4 +88,4 @@ def requests_cancel(request_id: int, user: str) -> None:
         decision = runtime.approvals.cancel(request_id, Principal(user), via="cli")
     if decision.status != "cancelled":
         raise Fail(decision.message)
-    click.echo(decision.message)
+    say(decision.message)
