@@ -15,9 +15,8 @@ import httpx
 import pytest
 
 from tests.support.bot import Bot
-from tests.support.serve import start_serve
+from tests.support.serve import serve_http
 from tests.support.signing import interaction_body, signed_headers
-from tests.support.slack_api import SlackStandIn
 
 SECRET = "test-signing-secret"
 
@@ -107,26 +106,13 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def test_an_idle_server_uses_no_cpu(tmp_path: Path) -> None:
-    slack = SlackStandIn().start()
-    proc, port = start_serve(
-        {
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'idle.db'}",
-            "SLACK_BOT_TOKEN": "xoxb-test",
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_API_URL": slack.url,
-        }
-    )
-    try:
+    with serve_http(f"sqlite:///{tmp_path / 'idle.db'}", SECRET) as (proc, port, _):
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
         before, started = _cpu_seconds(proc.pid), time.monotonic()
         time.sleep(3)  # measuring idleness: the interval is the measurement, not a wait
         used = _cpu_seconds(proc.pid) - before
         share = used / (time.monotonic() - started)
-        assert share < 0.05, f"idle serve used {share:.0%} of a core"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        slack.stop()
+    assert share < 0.05, f"idle serve used {share:.0%} of a core"
 
 
 def test_signed_json_and_form_bodies_still_work(bot: Bot) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from bot.config import load_settings
 from bot.slack.server import mode
-from tests.support.serve import start_serve
+from tests.support.serve import serve_http
 from tests.support.signing import SlackClient
 from tests.support.slack_api import SlackStandIn
 
@@ -22,21 +22,8 @@ def test_mode_follows_the_app_token() -> None:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, SlackStandIn]]:
-    slack = SlackStandIn().start()
-    proc, port = start_serve(
-        {
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
-            "SLACK_BOT_TOKEN": "xoxb-test",
-            "SLACK_SIGNING_SECRET": "serve-secret",
-            "SLACK_API_URL": slack.url,
-        }
-    )
-    try:
+    with serve_http(f"sqlite:///{tmp_path / 'serve.db'}", "serve-secret") as (_, port, slack):
         yield f"http://127.0.0.1:{port}", slack
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        slack.stop()
 
 
 def test_serve_http_mode(served: tuple[str, SlackStandIn]) -> None:

@@ -15,7 +15,7 @@ from bot.portal.sandbox import SANDBOX_CREDENTIALS, SandboxPortal, SandboxServer
 from bot.store.db import Database
 from bot.store.grants import create_grant
 from tests.support.bot import submission, values
-from tests.support.serve import start_serve
+from tests.support.serve import serve_http, start_serve
 from tests.support.signing import SlackClient
 from tests.support.slack_api import SlackStandIn
 
@@ -92,22 +92,8 @@ def test_sigterm_to_pid_1_finishes_the_send_in_flight_and_exits_0(
 
 
 def test_sigterm_to_an_idle_pid_1_exits_0_at_once(tmp_path: Path) -> None:
-    slack = SlackStandIn().start()
-    proc, _ = start_serve(
-        {
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'idle.db'}",
-            "SLACK_BOT_TOKEN": "xoxb-test",
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_API_URL": slack.url,
-        },
-        wrap=PID1,
-    )
-    try:
+    with serve_http(f"sqlite:///{tmp_path / 'idle.db'}", SECRET, wrap=PID1) as (proc, _, _):
         started = time.monotonic()
         os.kill(pid_one(proc.pid), signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
         assert time.monotonic() - started < 3
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        slack.stop()

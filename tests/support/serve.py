@@ -7,6 +7,10 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tests.support.slack_api import SlackStandIn
 
 _LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 
@@ -43,3 +47,28 @@ def start_serve(
         proc.kill()
         raise RuntimeError("smsbot serve did not start: " + " | ".join(tail))
     return proc, found[0]
+
+
+@contextmanager
+def serve_http(
+    db_url: str, secret: str, *, wrap: tuple[str, ...] = (), **extra: str
+) -> Iterator[tuple[subprocess.Popen[str], int, SlackStandIn]]:
+    """`smsbot serve` in HTTP mode as a process, with its own Slack stand-in; stopped after."""
+    slack = SlackStandIn().start()
+    env = {
+        "DATABASE_URL": db_url,
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": secret,
+        "SLACK_API_URL": slack.url,
+        **extra,
+    }
+    try:
+        proc, port = start_serve(env, wrap=wrap)
+        try:
+            yield proc, port, slack
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=15)
+    finally:
+        slack.stop()
