@@ -17,6 +17,7 @@ from bot.cli.common import (
     cli,
     say,
 )
+from bot.config import ConfigError
 from bot.portal.sandbox import DEMO_SIMS, SANDBOX_CREDENTIALS, SandboxServer
 
 
@@ -70,7 +71,7 @@ def serve() -> None:
 
     try:
         finished = run(_settings())
-    except SlackConfigError as exc:
+    except (SlackConfigError, ConfigError) as exc:
         raise Fail(str(exc), EXIT_USAGE) from None
     if not finished:
         # Sends still waiting on the portal were recorded as unknown; their threads must not

@@ -14,10 +14,9 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 
 from lxml import etree
 
-from bot.config import Settings, secret_value
+from bot.config import ConfigError, Settings, secret_value
 from bot.portal.protocol import MAX_XML_BYTES, XmlError, parse_xml
 from bot.receipts import record_delivery, record_reply
-from bot.slack.app import SlackConfigError
 from bot.slack.blocks import quoted
 from bot.slack.deps import SlackDeps
 from bot.slack.flow import audience_of, thread_of
@@ -48,7 +47,7 @@ def check_receipt_settings(settings: Settings) -> None:
         and settings.portal_mode == "live"
         and settings.SMSBOT_RECEIPT_PASSPHRASE is None
     ):
-        raise SlackConfigError(
+        raise ConfigError(
             "SMSBOT_RECEIPT_PASSPHRASE: required with the live portal (the passphrase set for "
             "SMS Post Services); or set SMSBOT_RECEIPTS=off to serve no /portal/receipts"
         )
