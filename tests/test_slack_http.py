@@ -206,10 +206,11 @@ def test_typing_an_iccid_shows_the_sim(bot: Bot) -> None:
             session, io.StringIO(f"iccid,label,sim_type\n{MANX},pump 7,Manx Telecom\n"), "cli:test"
         )
     modal = bot.open_modal()
+    opened = modal.answer["view"]
     view = {
         **modal.args["view"],
-        "id": "V00001",
-        "hash": "h1",
+        "id": opened["id"],
+        "hash": opened["hash"],
         "state": {"values": values(text="€€")},
     }
     payload = {
@@ -229,7 +230,12 @@ def test_typing_an_iccid_shows_the_sim(bot: Bot) -> None:
     shown = {b["block_id"]: b for b in update.args["view"]["blocks"]}
     assert "pump 7" in shown["sim_info"]["elements"][0]["text"]
     assert shown["counter"]["elements"][0]["text"].startswith("4/160")
-    assert update.args["hash"] == "h1"
+    assert update.args["hash"] == opened["hash"]
+    # Typing on with the hash of the view before that update: Slack refuses it as stale
+    # (hash_conflict), and the bot leaves the newer form alone, quietly.
+    assert bot.client.interaction(payload).status_code == 200
+    stale = bot.slack.wait_for("views.update", refused=True)[0]
+    assert stale.answer["error"] == "hash_conflict"
 
 
 # ---- subcommands -----------------------------------------------------------------------------

@@ -55,7 +55,7 @@ class Bot:
         call = self.slack.wait_for("views.open", count=before + 1)[-1]
         assert call.ok, call.answer
         # Slack gives every opened modal its own id: submissions of this one carry it.
-        call.args["view"].setdefault("id", f"V{before + 1:05d}")
+        call.args["view"].setdefault("id", call.answer["view"]["id"])
         return call
 
     def submit(

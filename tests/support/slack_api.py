@@ -80,6 +80,9 @@ class SlackStandIn:
         self._cond = threading.Condition()
         self._ts = itertools.count(1)
         self._views = itertools.count(1)
+        #: view id → its current hash (views.update with an older one gets hash_conflict).
+        self._hashes: dict[str, str] = {}
+        self._hash_seq = itertools.count(1)
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -179,7 +182,13 @@ class SlackStandIn:
         if method in ("views.open", "views.update", "views.push"):
             view = args.get("view") or {}
             view_id = args.get("view_id") or f"V{next(self._views):05d}"
-            return {"ok": True, "view": {**view, "id": view_id, "hash": f"h{view_id}"}}
+            given, current = args.get("hash"), self._hashes.get(view_id)
+            if method == "views.update" and given and current and given != current:
+                # Slack: the view changed since that hash (the user typed on): refused.
+                return {"ok": False, "error": "hash_conflict"}
+            new_hash = f"h{view_id}.{next(self._hash_seq)}"
+            self._hashes[view_id] = new_hash
+            return {"ok": True, "view": {**view, "id": view_id, "hash": new_hash}}
         if method == "chat.postMessage":
             channel = str(args.get("channel"))
             return {
