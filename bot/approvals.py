@@ -315,13 +315,16 @@ class Approvals:
         One transaction per request: holding the audit head while locking another request row
         could deadlock with a decision that locked that row first."""
         now = audit.utc_now()
-        with self.db.session() as session:
-            waiting = session.execute(
-                select(SmsRequest.id, SmsRequest.expires_at).where(
-                    SmsRequest.state == "awaiting_approval"
+        with self.db.read() as session:
+            due = (
+                session.execute(
+                    select(SmsRequest.id).where(
+                        SmsRequest.state == "awaiting_approval", SmsRequest.expires_at < now
+                    )
                 )
-            ).all()
-        due = [rid for rid, expires in waiting if (aware(expires) or now) < now]
+                .scalars()
+                .all()
+            )
         expired: list[SmsRequest] = []
         for request_id in due:
             with self.db.session() as session:

@@ -7,6 +7,7 @@ variable; the offending value itself is never echoed, because it may be a secret
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -67,6 +68,23 @@ class Settings(BaseSettings):
     SMSBOT_PORTAL_CONNECT_TIMEOUT: float = Field(default=5.0, gt=0, le=120)
     SMSBOT_PORTAL_READ_TIMEOUT: float = Field(default=20.0, gt=0, le=600)
     SMSBOT_PORTAL_DEADLINE: float = Field(default=30.0, gt=0, le=600)
+    # The request lifecycle (bot.lifecycle, docs/decisions.md "Lifecycle").
+    #: A request left `recorded`/`approved` (a crash) is still sent if younger than this, else
+    #: it is `abandoned` and the requester told: a command sent hours late can do harm.
+    SMSBOT_RECOVER_CUTOFF_MINUTES: float = Field(default=10.0, gt=0, le=24 * 60)
+    #: An `unknown` outcome not found in the portal's SMS log this long after sending is
+    #: `not_sent`.
+    SMSBOT_RECONCILE_GRACE_MINUTES: float = Field(default=10.0, gt=0, le=7 * 24 * 60)
+    #: Delivery polls after sending (the last interval repeats) until final or the give-up age.
+    SMSBOT_POLL_SCHEDULE: str = "1m,5m,15m,60m"
+    SMSBOT_DELIVERY_GIVE_UP_HOURS: float = Field(default=72.0, gt=0, le=24 * 30)
+    #: Messages waiting for delivery a SIM type's operator queues per SIM, `TYPE=N;TYPE=N`.
+    SMSBOT_QUEUE_CAPS: str = "Multinet KPN C=60"
+    #: The built-in sandbox: seconds until an online SIM's message is delivered, and where it
+    #: pushes delivery receipts (unset: it pushes none; `smsbot serve` pushes to itself).
+    SMSBOT_SANDBOX_DELIVER_SECONDS: float = Field(default=5.0, ge=0, le=24 * 3600)
+    SMSBOT_SANDBOX_RECEIPTS_URL: str | None = None
+    SMSBOT_SANDBOX_RECEIPTS: Literal["on", "off"] = "off"
 
     @model_validator(mode="before")
     @classmethod
@@ -90,6 +108,18 @@ class Settings(BaseSettings):
     @classmethod
     def _database_url(cls, value: str) -> str:
         return normalize_database_url(value)
+
+    @field_validator("SMSBOT_POLL_SCHEDULE")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        parse_schedule(value)
+        return value
+
+    @field_validator("SMSBOT_QUEUE_CAPS")
+    @classmethod
+    def _caps(cls, value: str) -> str:
+        parse_caps(value)
+        return value
 
     @field_validator("SLACK_API_URL", "M2M_API_URL")
     @classmethod
@@ -157,6 +187,52 @@ class Settings(BaseSettings):
             v is not None for v in (self.M2M_API_ID, self.M2M_USERNAME, self.M2M_PASSWORD)
         )
         return "live" if has_credentials else "sandbox"
+
+    @property
+    def poll_schedule(self) -> list[timedelta]:
+        return parse_schedule(self.SMSBOT_POLL_SCHEDULE)
+
+    @property
+    def queue_caps(self) -> dict[str, int]:
+        return parse_caps(self.SMSBOT_QUEUE_CAPS)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90s`, `5m`, `1h`: a positive duration."""
+    text = text.strip().lower()
+    unit = _UNITS.get(text[-1:])
+    number = text[:-1]
+    if unit is None or not number.isascii() or not number.isdigit() or int(number) == 0:
+        raise ValueError(f"{text!r} is not a duration such as 30s, 5m or 1h")
+    return timedelta(seconds=int(number) * unit)
+
+
+def parse_schedule(value: str) -> list[timedelta]:
+    """`1m,5m,15m,60m`: intervals between delivery polls (the last one repeats)."""
+    parts = [p for p in value.split(",") if p.strip()]
+    if not parts:
+        raise ValueError("must list at least one interval, e.g. 1m,5m,15m,60m")
+    try:
+        return [parse_duration(p) for p in parts]
+    except ValueError as exc:
+        raise ValueError(f"must be intervals such as 1m,5m,15m,60m ({exc})") from None
+
+
+def parse_caps(value: str) -> dict[str, int]:
+    """`Multinet KPN C=60;Other Type=10`: the queue cap per SIM type (case-insensitive)."""
+    caps: dict[str, int] = {}
+    for part in value.split(";"):
+        if not part.strip():
+            continue
+        name, sep, number = part.rpartition("=")
+        number = number.strip()
+        if not sep or not name.strip() or not number.isascii() or not number.isdigit():
+            raise ValueError("must be TYPE=N pairs separated by ';', e.g. Multinet KPN C=60")
+        caps[" ".join(name.split()).casefold()] = int(number)
+    return caps
 
 
 def secret_value(value: SecretStr | None) -> str | None:

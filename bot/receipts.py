@@ -3,9 +3,8 @@ replies. Front ends parse the push and render what this decided.
 
 - A receipt changes a request only when it names the request's sms_uid **and** ICCID; a mismatch
   is audited as evidence and changes nothing.
-- Delivery state only moves forward (nothing → pending → other words → final), decided by one
-  conditional UPDATE: however many copies of a receipt arrive at once, on however many replicas,
-  exactly one changes the row, writes the audit row and is rendered.
+- Delivery state moves through `bot.lifecycle.delivery.apply_delivery`, the one function polls
+  use too: forward only, one conditional UPDATE, so a repeated receipt changes nothing.
 - A device reply is recorded once (a digest of its content is unique).
 """
 
@@ -14,50 +13,21 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, case, update
 from sqlalchemy.exc import IntegrityError
 
+from bot.lifecycle.delivery import STATUS_COLUMN, DeliveryChange, apply_delivery
 from bot.store import audit
 from bot.store.db import Database
 from bot.store.models import DeviceReply, SmsRequest
 from bot.store.requests import by_sms_uid, latest_with_thread
 
-#: Delivery states after which nothing changes any more.
-FINAL_STATES = frozenset({"delivered", "failed", "expired", "undeliverable", "rejected"})
-STATUS_COLUMN = 40
-
-
-def rank(status: str | None) -> int:
-    """Where a delivery state stands: a receipt may only move a request to a higher rank."""
-    if not status:
-        return 0
-    if status == "pending":
-        return 1
-    return 3 if status in FINAL_STATES else 2
-
-
-def _rank_sql() -> ColumnElement[int]:
-    column = SmsRequest.delivery_status
-    return case(
-        (column.is_(None), 0),
-        (column == "pending", 1),
-        (column.in_(sorted(FINAL_STATES)), 3),
-        else_=2,
-    )
-
-
-@dataclass(frozen=True)
-class DeliveryChange:
-    request: SmsRequest
-    status: str
-
 
 def record_delivery(
     db: Database, sms_uid: str, iccid: str, status: str, api_did: str | None
 ) -> DeliveryChange | None:
-    """Apply one delivery receipt. The change when this call made it; None when the receipt
-    changed nothing (unknown sms_uid, another SIM's, a repeat, or not a step forward)."""
-    status = status.strip().lower()[:STATUS_COLUMN] or "delivered"
+    """Apply one delivery receipt (through the one delivery function). The change when this call
+    made it; None when the receipt changed nothing (unknown sms_uid, another SIM's, a repeat, or
+    not a step forward)."""
     with db.session() as session:
         req = by_sms_uid(session, sms_uid) if sms_uid else None
         if req is None:
@@ -72,32 +42,14 @@ def record_delivery(
                 details={
                     "sms_uid": sms_uid,
                     "receipt_iccid": iccid[:40],
-                    "status": status,
+                    "status": status[:STATUS_COLUMN],
                     "api_did": api_did,
                 },
             )
             return None
-        now = audit.utc_now()
-        values = {"delivery_status": status}
-        if status == "delivered":
-            values["delivered_at"] = now  # type: ignore[assignment]
-        changed = session.connection().execute(
-            update(SmsRequest)
-            .where(SmsRequest.id == req.id, _rank_sql() < rank(status))
-            .values(**values)
+        return apply_delivery(
+            session, req, status or "delivered", source="receipt", evidence={"api_did": api_did}
         )
-        if changed.rowcount != 1:
-            return None
-        audit.append(
-            session,
-            "delivered" if status == "delivered" else "delivery_status",
-            "portal",
-            request_id=req.id,
-            iccid=req.iccid,
-            details={"sms_uid": sms_uid, "status": status, "api_did": api_did},
-        )
-        session.refresh(req)
-        return DeliveryChange(req, status)
 
 
 @dataclass(frozen=True)

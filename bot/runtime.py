@@ -10,6 +10,9 @@ from sqlalchemy import select
 
 from bot.approvals import Approvals
 from bot.config import Settings, secret_value
+from bot.jobs.registry import core_jobs
+from bot.jobs.runner import JobRunner
+from bot.lifecycle.dispatch import Sender
 from bot.portal.client import PortalClient
 from bot.portal.protocol import Credentials
 from bot.portal.sandbox import (
@@ -36,12 +39,27 @@ class Runtime:
     service: SendService
     approvals: Approvals
     sandbox: SandboxServer | None = None
+    #: Sends started by the `dispatch` job run here, on their own threads.
+    sender: Sender = field(init=False)
+    #: The core's jobs (and front ends' consumers, added before `start_jobs`).
+    jobs: JobRunner = field(init=False)
     _closed: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.sender = Sender(self.service)
+        self.jobs = JobRunner(self, self.db, core_jobs())
+
+    def start_jobs(self) -> JobRunner:
+        """Run the jobs in this process, woken whenever the core records something."""
+        self.db.after_audit.append(self.jobs.wake)
+        return self.jobs.start()
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self.jobs.stop()
+        self.sender.shutdown()
         self.portal.close()
         if self.sandbox is not None:
             self.sandbox.stop()
@@ -96,5 +114,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         settings.admins,
         approval_channel=settings.SMSBOT_APPROVAL_CHANNEL,
         approval_ttl=timedelta(minutes=settings.SMSBOT_APPROVAL_TTL_MINUTES),
+        queue_caps=settings.queue_caps,
+        first_poll=settings.poll_schedule[0],
     )
     return Runtime(settings, db, portal, service, Approvals(service), sandbox)

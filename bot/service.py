@@ -23,6 +23,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from bot import metrics
 from bot.authz import GroupDirectory, Principal
+from bot.lifecycle import queue_guard
 from bot.portal.client import PortalClient
 from bot.portal.outcome import SendOutcome
 from bot.portal.protocol import SendSms
@@ -31,7 +32,7 @@ from bot.sms.problems import Problem, errors, warnings
 from bot.sms.uid import generate_sms_uid
 from bot.store import audit
 from bot.store.db import Database
-from bot.store.grants import AccessDecision, aware, check_access
+from bot.store.grants import AccessDecision, check_access
 from bot.store.inventory import get_group, get_sim
 from bot.store.models import Approval, SmsRequest
 from bot.store.requests import transition
@@ -169,7 +170,9 @@ def _input_details(cmd: SendCommand) -> dict[str, Any]:
 
 
 #: Ends of a request where nothing reached the portal.
-NOT_SENT_STATES = frozenset({"refused", "expired", "declined", "cancelled", "not_sent"})
+NOT_SENT_STATES = frozenset(
+    {"refused", "expired", "declined", "cancelled", "not_sent", "abandoned"}
+)
 
 
 def retryable(req: SmsRequest) -> bool:
@@ -232,6 +235,8 @@ class SendService:
         *,
         approval_channel: str | None = None,
         approval_ttl: timedelta = timedelta(minutes=60),
+        queue_caps: dict[str, int] | None = None,
+        first_poll: timedelta = timedelta(minutes=1),
     ) -> None:
         self.db = db
         self.portal = portal
@@ -239,6 +244,10 @@ class SendService:
         #: Where approvals are asked when the SIM's group names no channel of its own.
         self.approval_channel = approval_channel
         self.approval_ttl = approval_ttl
+        #: Undelivered messages per SIM each SIM type's operator queues (the queue guard).
+        self.queue_caps = {"multinet kpn c": 60} if queue_caps is None else queue_caps
+        #: When an accepted message's delivery is first asked (the poll_delivery job).
+        self.first_poll = first_poll
         #: Who is in which user group, asked again at decision and send time (the Slack front
         #: end sets it; None in a process without Slack).
         self.directory: GroupDirectory | None = None
@@ -332,6 +341,11 @@ class SendService:
                     "confirm the warnings to send",
                     problems=_problem_list(checked.warnings),
                 )
+            full = queue_guard.refusal(
+                session, checked.iccid, sim.sim_type if sim else None, self.queue_caps
+            )
+            if full is not None:
+                return refuse("denied", "denied", full, reason=full, guard="queue")
             if checked.sms_uid is not None and self._uid_taken(session, checked.sms_uid):
                 problem = _uid_taken_problem(checked.sms_uid)
                 row = audit.append(
@@ -583,6 +597,8 @@ class SendService:
             reason = None if access.allowed else access.reason
             if reason is None and req.state == "approved" and not approval_intact(session, req):
                 reason = "the request no longer matches what was approved: not sent"
+            if reason is None:
+                reason = queue_guard.refusal(session, req.iccid, req.sim_type, self.queue_caps)
             if reason is not None:
                 refused = transition(
                     session,
@@ -655,6 +671,8 @@ class SendService:
             "portal_attempts": outcome.attempts,
             "portal_ms": round(outcome.elapsed_ms, 3),
         }
+        if outcome.status == "accepted":
+            values["next_poll_at"] = values["completed_at"] + self.first_poll
         with self.db.session() as session:
             if not transition(session, req.id, ("sending",), **values):
                 return self._late_outcome(session, req, outcome, actor)
@@ -727,11 +745,16 @@ class SendService:
         """Requests claimed for sending whose outcome was never recorded (the process stopped
         between the POST and the answer) become `unknown` — accounted for, never resent."""
         cutoff = audit.utc_now() - (self.stale_after if older_than is None else older_than)
-        with self.db.session() as session:
-            claimed = session.execute(
-                select(SmsRequest.id, SmsRequest.sent_at).where(SmsRequest.state == "sending")
-            ).all()
-        stale = [rid for rid, sent_at in claimed if (aware(sent_at) or cutoff) < cutoff]
+        with self.db.read() as session:
+            stale = (
+                session.execute(
+                    select(SmsRequest.id).where(
+                        SmsRequest.state == "sending", SmsRequest.sent_at < cutoff
+                    )
+                )
+                .scalars()
+                .all()
+            )
         reason = (
             "outcome unknown: the bot stopped before the portal's answer was recorded. "
             + _CHECK_THE_LOG

@@ -54,7 +54,7 @@ def state(bot: Bot) -> str | None:
 
 def notices(bot: Bot) -> int:
     posted = bot.slack.calls("chat.postMessage")
-    return sum("Delivery receipt" in c.args.get("text", "") for c in posted)
+    return sum("Delivered" in c.args.get("text", "") for c in posted)
 
 
 def test_a_hundred_identical_receipts_at_once_land_once(bot: Bot) -> None:
@@ -62,7 +62,7 @@ def test_a_hundred_identical_receipts_at_once_land_once(bot: Bot) -> None:
     with ThreadPoolExecutor(20) as pool:
         codes = list(pool.map(lambda _: push(bot, receipt()).status_code, range(100)))
     assert codes == [200] * 100
-    bot.slack.wait_for("chat.postMessage", lambda c: "Delivery receipt" in c.args.get("text", ""))
+    bot.slack.wait_for("chat.postMessage", lambda c: "Delivered" in c.args.get("text", ""))
     assert bot.events().count("delivered") == 1
     assert notices(bot) == 1
 

@@ -17,7 +17,6 @@ from sqlalchemy import text, update
 from bot.authz import Principal
 from bot.portal.sandbox import SANDBOX_CREDENTIALS, SandboxServer
 from bot.service import SendCommand, SendService
-from bot.slack.flow import sweep_expired
 from bot.sms.message import Draft
 from bot.store import audit
 from bot.store.db import Database
@@ -167,7 +166,9 @@ def test_expired_request_says_so_and_cannot_be_approved(approval_bot: Bot) -> No
             .where(SmsRequest.id == rid)
             .values(expires_at=audit.utc_now() - timedelta(seconds=1))
         )
-    assert sweep_expired(bot.deps) == 1
+    expire = bot.runtime.jobs.registry.get("expire_approvals")
+    assert expire is not None
+    assert bot.runtime.jobs.run(expire, force=True).summary == "1 expired"
     closed = bot.slack.wait_for("chat.update", lambda c: c.args.get("channel") == "C0APPROVE")[0]
     assert "Expired" in closed.args["text"]
     click(bot.client, "approve_request", rid, APPROVER)
@@ -281,7 +282,18 @@ def test_two_processes_twenty_clicks_one_send(
         assert audit.verify(session).ok
     events = [r.event for r in rows]
     assert events.count("approved") == 1 and events.count("sent") == 1
-    assert len(slack.calls("chat.postMessage")) == 1
+    # Both processes render the audit stream; each event was shown once: the request message,
+    # the approval message, the note that approval was asked, the decision, the outcome.
+    texts = [c.args.get("text", "") for c in slack.calls("chat.postMessage")]
+    for shown in (
+        f"SMS request #{rid} to",
+        "Approval needed",
+        "Approval asked",
+        "Approved by",
+        "Accepted",
+    ):
+        assert sum(shown in t for t in texts) == 1, (shown, texts)
+    assert len(texts) == 5
     db.dispose()
 
 

@@ -312,7 +312,10 @@ def test_delivery_receipt_updates_the_thread_once(bot: Bot) -> None:
             f"{bot.base}/portal/receipts", content=receipt, headers={"Content-Type": "text/xml"}
         )
         assert response.status_code == 200
-    bot.slack.wait_for("chat.postMessage", lambda c: "Delivery receipt" in c.args.get("text", ""))
+    shown = bot.slack.wait_for("chat.postMessage", lambda c: "Delivered" in c.args.get("text", ""))[
+        0
+    ]
+    assert "s after sending" in shown.args["text"] and "thread_ts" in shown.args
     assert bot.events().count("delivered") == 1
     forged = receipt.replace(b"receipt-pass", b"guess")
     assert httpx.post(f"{bot.base}/portal/receipts", content=forged).status_code == 403

@@ -1,5 +1,7 @@
-"""Approve / Reject buttons and the reject-reason modal. The decision itself is the core's
-(bot.approvals): who may decide, quorum, expiry, exactly one decision."""
+"""Approve / Reject / Cancel / Retry buttons and the reject-reason modal. The decision itself is
+the core's (bot.approvals): who may decide, quorum, expiry, exactly one decision. What follows a
+decision — closed buttons, thread replies, the send — is the core's and the renderer's: these
+listeners only answer the clicker when the core refused."""
 
 from __future__ import annotations
 
@@ -12,9 +14,7 @@ from bot.approvals import Verdict
 from bot.authz import Principal
 from bot.slack.approval_blocks import APPROVE_ACTION, CANCEL_ACTION, REJECT_ACTION, RETRY_ACTION
 from bot.slack.deps import SlackDeps, deps_of
-from bot.slack.flow import announce_decision, audience_of, follow_through, thread_of
 from bot.slack.modals import CALLBACK_REJECT, reject_modal
-from bot.slack.mrkdwn import mention
 from bot.slack.notify import Audience, SlackFailure, why
 from bot.slack.parsing import view_metadata
 
@@ -35,25 +35,18 @@ def handle_retry(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
 
 def retry(deps: SlackDeps, request_id: int | None, clicker: Audience) -> None:
     """The same message again as a new request, through the whole pipeline (the core decides
-    whether it may be retried and by whom); its own thread, linked from the original's."""
+    whether it may be retried and by whom); the renderer posts its thread and links it from the
+    original's."""
     if request_id is None:
         deps.notifier.ephemeral_first(clicker, ":no_entry: That button does not name a request.")
         return
     submission = deps.service.retry(
         request_id, deps.principal(clicker.user, clicker.channel), "slack"
     )
-    new = submission.request
-    if submission.status == "duplicate" and new is not None:
+    if submission.status == "duplicate":
         deps.notifier.ephemeral_first(clicker, f"Request #{request_id} was retried already.")
-        return
-    if submission.status not in ("recorded", "awaiting_approval") or new is None:
+    elif submission.status not in ("recorded", "awaiting_approval"):
         deps.notifier.ephemeral_first(clicker, f":no_entry: Not retried: {submission.reason}.")
-        return
-    original = deps.service.get_request(request_id)
-    thread = thread_of(original) if original is not None else None
-    if thread is not None:
-        deps.notifier.reply(thread, f":repeat: Retried as request #{new.id}.", clicker)
-    follow_through(deps, new, submission.sim, Audience(clicker.user, new.channel_id))
 
 
 def handle_cancel(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
@@ -71,8 +64,6 @@ def cancel(deps: SlackDeps, request_id: int | None, clicker: Audience) -> None:
     decision = deps.runtime.approvals.cancel(request_id, Principal(clicker.user))
     if decision.status != "cancelled":
         deps.notifier.ephemeral_first(clicker, f":no_entry: {decision.message}")
-        return
-    announce_decision(deps, decision)
 
 
 def _clicker(body: dict[str, Any]) -> Audience:
@@ -142,8 +133,9 @@ def decide(
     verdict: Verdict,
     reason: str | None,
 ) -> None:
-    """Run the core decision and tell everyone concerned. (The core's messages are our own
-    templates around validated ids: they carry no text from users.)"""
+    """Run the core decision; answer the clicker when it refused or needs more approvers (the
+    core's messages are our own templates around validated ids: no text from users). Everyone
+    else hears of it from the renderer."""
     if request_id is None:
         deps.notifier.ephemeral_first(clicker, ":no_entry: That button does not name a request.")
         return
@@ -155,13 +147,3 @@ def decide(
         return
     if decision.status == "pending":
         deps.notifier.ephemeral_first(clicker, decision.message)
-        req = decision.request
-        thread = thread_of(req) if req is not None else None
-        if req is not None and thread is not None and "already" not in decision.message:
-            deps.notifier.reply(
-                thread,
-                f":ballot_box_with_check: {mention(clicker.user)} approved. {decision.message}",
-                audience_of(req),
-            )
-        return
-    announce_decision(deps, decision)

@@ -95,6 +95,9 @@ STATE_LABELS = {
     "refused": ":no_entry: refused",
     "expired": ":hourglass: expired",
     "cancelled": ":heavy_multiplication_x: cancelled",
+    "declined": ":x: rejected by an approver",
+    "abandoned": ":wastebasket: abandoned (not sent)",
+    "not_sent": ":heavy_minus_sign: not sent",
 }
 
 
@@ -112,10 +115,12 @@ def request_message(
     coding: str,
     state: str,
     sandbox: bool,
+    delivery: str | None = None,
 ) -> tuple[str, list[Block]]:
-    """The parent message of a request's thread: who, which SIM, what, and its state."""
+    """The parent message of a request's thread: who, which SIM, what, its state and delivery."""
     label = escape(sim.label) if sim and sim.label else "SIM"
     sandbox_note = " · _sandbox: nothing is sent_" if sandbox else ""
+    delivery_note = f" · delivery: *{escape(delivery)}*" if delivery else ""
     headline = (
         f"SMS request #{request_id} by {mention(requester)} to *{label}* "
         f"({code(mask_iccid(iccid))})"
@@ -124,7 +129,7 @@ def request_message(
     blocks: list[Block] = [
         section("request", headline),
         payload_block("payload", text, coding),
-        context("state", f"{state_label(state)}{sandbox_note}"),
+        context("state", f"{state_label(state)}{delivery_note}{sandbox_note}"),
     ]
     return fallback, blocks
 
@@ -152,7 +157,7 @@ def outcome_text(
         "rejected": f":x: *Rejected by the portal* ({escape(category or 'other')}).",
         "unknown": ":warning: *Outcome unknown* — the message may or may not have been sent. "
         f"Check `/sms status {escape(iccid)}` before sending again.",
-        "refused": ":no_entry: *Refused at send time* — the sender's access changed.",
+        "refused": ":no_entry: *Refused at send time.*",
     }.get(state, f"*{escape(state)}*")
     lines = [head]
     if reason:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -19,6 +21,30 @@ from bot.store.db import Database
 
 CONTEXT_KEY = "smsbot"
 log = logging.getLogger(__name__)
+
+
+class ResponseUrls:
+    """The slash command's response_url of each request recorded in this process: the last
+    route to the requester when neither a thread nor a DM works (Slack keeps it valid 30 min).
+    In memory only (it is a credential to post to the user), bounded."""
+
+    LIMIT = 1000
+
+    def __init__(self) -> None:
+        self._urls: OrderedDict[int, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, request_id: int, url: str | None) -> None:
+        if not url:
+            return
+        with self._lock:
+            self._urls[request_id] = url
+            while len(self._urls) > self.LIMIT:
+                self._urls.popitem(last=False)
+
+    def get(self, request_id: int) -> str | None:
+        with self._lock:
+            return self._urls.get(request_id)
 
 
 @dataclass
@@ -38,6 +64,8 @@ class SlackDeps:
     ui_executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="smsbot-ui")
     )
+
+    response_urls: ResponseUrls = field(default_factory=ResponseUrls)
 
     #: Work handed over and not finished yet (what a stop waits for).
     pending: set[Future[None]] = field(default_factory=set)

@@ -25,12 +25,12 @@ from sqlalchemy import text
 from waitress.server import create_server
 
 from bot.config import Settings, secret_value
+from bot.receipts_endpoint import check_receipt_settings, receipts_endpoint
 from bot.runtime import Runtime, build_runtime
 from bot.slack.app import SlackConfigError, build_app
 from bot.slack.deps import SlackDeps
 from bot.slack.edge import SlackEdge
-from bot.slack.flow import start_sweeper
-from bot.slack.receipts import check_receipt_settings, receipts_endpoint
+from bot.slack.render import SlackRenderer
 from bot.wsgi import reply
 
 log = logging.getLogger(__name__)
@@ -195,8 +195,15 @@ def build_http(runtime: Runtime, host: str, port: int) -> tuple[HttpServer, Slac
     app, deps = build_app(runtime, socket_mode=False)
     secret = secret_value(runtime.settings.SLACK_SIGNING_SECRET) or ""
     slack = SlackEdge(SlackRequestHandler(app, path="/slack/events"), secret)
-    router = Router(deps, slack=slack, receipts=receipts_endpoint(deps))
+    router = Router(deps, slack=slack, receipts=receipts_endpoint(runtime))
     return HttpServer(router, host, port), deps
+
+
+def start_background(runtime: Runtime, deps: SlackDeps) -> None:
+    """The core's jobs in this process, with the Slack renderer as the audit stream's consumer
+    (claimed in the database: one replica renders at a time)."""
+    runtime.jobs.registry.add(SlackRenderer(runtime.db, deps.notifier, deps.response_urls).job())
+    runtime.start_jobs()
 
 
 def stop_on_signals() -> threading.Event:
@@ -217,12 +224,18 @@ def finish_work(deps: SlackDeps, deadline: float) -> bool:
     """Let the work handed over after acks (sends, decisions, thread replies) finish until the
     deadline; a send still running then is recorded as `unknown` (never resent), so a stop
     leaves nothing unaccounted for."""
-    if deps.drain(deadline - time.monotonic()):
-        return True
-    settled = deps.service.settle_in_flight("the bot was stopped during the send")
-    if settled:
-        log.warning("stopped during sends %s: recorded as unknown", settled)
-    return False
+    drained = deps.drain(deadline - time.monotonic())
+    finished = deps.runtime.sender.drain(deadline - time.monotonic()) and drained
+    if not finished:
+        settled = deps.service.settle_in_flight("the bot was stopped during the send")
+        if settled:
+            log.warning("stopped during sends %s: recorded as unknown", settled)
+    # What those sends recorded is shown before the exit (unless another replica holds the
+    # renderer: it shows it then).
+    render = deps.runtime.jobs.registry.get("slack_render")
+    if render is not None:
+        deps.runtime.jobs.run(render, force=True)
+    return finished
 
 
 def mode(settings: Settings) -> Literal["socket", "http"]:
@@ -253,7 +266,7 @@ def run(settings: Settings) -> bool:
 def run_http_mode(runtime: Runtime, stop: threading.Event) -> bool:
     settings = runtime.settings
     server, deps = build_http(runtime, settings.HOST, settings.PORT)
-    sweeper = start_sweeper(deps)
+    start_background(runtime, deps)
     server.start()
     # The "listening" line carries the real port (PORT=0 picks a free one).
     log.info(
@@ -262,7 +275,7 @@ def run_http_mode(runtime: Runtime, stop: threading.Event) -> bool:
     stop.wait()
     deadline = time.monotonic() + settings.SMSBOT_SHUTDOWN_GRACE_SECONDS
     server.drain(deadline)  # no new requests; the ones received are answered
-    sweeper.set()
+    runtime.jobs.stop(max(0.0, deadline - time.monotonic()))
     return finish_work(deps, deadline)
 
 
@@ -281,7 +294,7 @@ def run_socket_mode(runtime: Runtime, stop: threading.Event) -> bool:
     app, deps = build_app(runtime, socket_mode=True)
     handler = SocketModeHandler(app, app_token, ping_interval=5)
     watch = SocketWatch(handler.client, settings.SMSBOT_SOCKET_GRACE_SECONDS)
-    router = Router(deps, slack=None, receipts=receipts_endpoint(deps), socket=watch)
+    router = Router(deps, slack=None, receipts=receipts_endpoint(runtime), socket=watch)
     server = HttpServer(router, settings.HOST, settings.PORT).start()
     try:
         try:
@@ -296,7 +309,7 @@ def run_socket_mode(runtime: Runtime, stop: threading.Event) -> bool:
             raise SlackConfigError(
                 f"SLACK_APP_TOKEN: could not open the Socket Mode connection ({type(exc).__name__})"
             ) from None
-        sweeper = start_sweeper(deps)
+        start_background(runtime, deps)
         log.info(
             "Socket Mode connected; /healthz listening on %s:%s; portal: %s",
             settings.HOST,
@@ -308,7 +321,7 @@ def run_socket_mode(runtime: Runtime, stop: threading.Event) -> bool:
         # Close the socket first: no new envelopes (Slack delivers unacknowledged ones to the
         # app's other connections), then finish what was already taken.
         handler.close()  # type: ignore[no-untyped-call]
-        sweeper.set()
+        runtime.jobs.stop(max(0.0, deadline - time.monotonic()))
         return finish_work(deps, deadline)
     finally:
         handler.close()  # type: ignore[no-untyped-call]

@@ -2,7 +2,8 @@
 
 Field errors can only travel in the acknowledgement (`response_action: errors`), so the core's
 `submit` — validation, authorization, recording: a few milliseconds of database work — runs in
-the listener before it acks. The portal call and every Slack message run after the ack.
+the listener before it acks. The portal call (the core's `dispatch` job) and every Slack message
+(the renderer, from the audit stream) happen after the ack.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ from slack_bolt import Ack, App, BoltContext
 
 from bot.service import SendCommand
 from bot.slack.deps import deps_of
-from bot.slack.flow import follow_through
 from bot.slack.modals import CALLBACK_SEND, ERROR_MAX, errors_for_modal, send_modal_for
-from bot.slack.notify import Audience
 from bot.slack.parsing import draft_from_view, view_metadata
 
 log = logging.getLogger(__name__)
@@ -90,10 +89,9 @@ def handle_send_submission(
                 view=send_modal_for(draft, metadata, submission.sim, submission.warnings, digest),
             )
     else:
-        ack()  # recorded, awaiting approval or a duplicate: the modal closes
-        # Only the submission that recorded the request follows it through: a double submit
-        # or a retry (even to another bot process) finds the idempotency key taken and is a
-        # `duplicate`, so nothing is posted or sent twice.
+        # Recorded, awaiting approval or a duplicate: the modal closes. The core sends it (its
+        # `dispatch` job, woken by the commit) and the renderer posts its thread; a double
+        # submit finds the idempotency key taken, so nothing is posted or sent twice.
+        ack()
         if status in ("recorded", "awaiting_approval") and submission.request is not None:
-            audience = Audience(body["user"]["id"], channel, metadata.get("response_url"))
-            deps.later(follow_through, deps, submission.request, submission.sim, audience)
+            deps.response_urls.remember(submission.request.id, metadata.get("response_url"))

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from bot.store.db import AUDITED
 from bot.store.models import AuditEvent, AuditHead, Base
 from bot.store.safe_text import capped, clean_value, for_csv_cell, for_terminal, storable
 
@@ -50,6 +51,9 @@ EVENTS = frozenset(
         "receipt_mismatch",
         "cancelled",
         "delivery_status",
+        "abandoned",
+        "reconciled",
+        "not_sent",
         "grant_created",
         "grant_revoked",
         "grant_refused",
@@ -131,6 +135,7 @@ def append(
     # Write the caller's pending ORM changes first: rows are always locked before the audit head,
     # in every transaction, so writers cannot deadlock on the two.
     session.flush()
+    session.info[AUDITED] = True
     conn = session.connection()
     head = conn.execute(_HEAD_FOR_UPDATE).one_or_none()
     if head is None:

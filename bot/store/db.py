@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -15,6 +15,8 @@ from bot.store.urls import normalize_database_url
 #: Execution options our SQLite `begin` hook reads (ignored on PostgreSQL).
 READONLY = "smsbot_readonly"
 BUSY_MS = "smsbot_busy_ms"
+#: Set in `Session.info` by audit.append: the transaction recorded an event.
+AUDITED = "smsbot_audited"
 
 
 def make_engine(url: str, busy_seconds: float = 30.0, **kwargs: Any) -> Engine:
@@ -64,6 +66,9 @@ class Database:
             self.engine.execution_options(**{READONLY: True}), expire_on_commit=False
         )
         self._bounded: dict[int, sessionmaker[Session]] = {}
+        #: Called after a transaction that appended audit rows commits (the job runner's wake:
+        #: a recorded request is sent and an event rendered at once, not on the next tick).
+        self.after_audit: list[Callable[[], None]] = []
 
     @property
     def is_postgresql(self) -> bool:
@@ -74,8 +79,12 @@ class Database:
         """A write transaction. `wait_seconds`: how long to wait for SQLite's write lock before
         OperationalError ("database is locked") instead of the engine's default."""
         factory = self._sessions if wait_seconds is None else self._bounded_factory(wait_seconds)
-        with factory() as session, session.begin():
-            yield session
+        with factory() as session:
+            with session.begin():
+                yield session
+            if session.info.get(AUDITED):
+                for hook in self.after_audit:
+                    hook()
 
     @contextmanager
     def read(self) -> Iterator[Session]:

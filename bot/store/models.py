@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -90,10 +91,12 @@ class SmsRequest(Base):
     __table_args__ = (
         CheckConstraint(
             "state IN ('recorded','awaiting_approval','approved','sending','accepted',"
-            "'rejected','unknown','refused','expired','cancelled','declined')",
+            "'rejected','unknown','refused','expired','cancelled','declined','abandoned',"
+            "'not_sent')",
             name="state",
         ),
         Index("ix_sms_requests_iccid_created", "iccid", "created_at"),
+        Index("ix_sms_requests_state_next_poll", "state", "next_poll_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -138,6 +141,10 @@ class SmsRequest(Base):
     decision_reason: Mapped[str | None] = mapped_column(Text)
     #: The request this one sends again (Retry), if any.
     retry_of: Mapped[int | None] = mapped_column(Integer)
+    #: Delivery polling (jobs `poll_delivery`): when the portal's log is asked next, how often
+    #: it was asked.
+    next_poll_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivery_polls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Approval(Base):
@@ -199,3 +206,48 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class JobRun(Base):
+    """One periodic job: who holds it now (a lease, so one replica runs it at a time), when it is
+    due next, and how its last run went (`smsbot jobs list`)."""
+
+    __tablename__ = "job_runs"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_ok: Mapped[bool | None] = mapped_column(Boolean)
+    last_result: Mapped[str | None] = mapped_column(Text)
+    last_owner: Mapped[str | None] = mapped_column(String(64))
+    runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class EventCursor(Base):
+    """How far a consumer of the audit stream (e.g. the Slack renderer) has got: the seq of the
+    last event it rendered."""
+
+    __tablename__ = "event_cursors"
+
+    consumer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SandboxSmsLog(Base):
+    """The embedded sandbox portal's SMS log, kept in the bot's database so that its queue cap
+    and log hold across CLI runs. Not used with the live portal."""
+
+    __tablename__ = "sandbox_sms_log"
+    __table_args__ = (Index("ix_sandbox_sms_log_iccid_id", "iccid", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    iccid: Mapped[str] = mapped_column(String(22))
+    sms_uid: Mapped[str | None] = mapped_column(String(12))
+    message_text: Mapped[str] = mapped_column(Text)
+    origin: Mapped[str] = mapped_column(String(16))
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    receipt_pushed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

@@ -13,7 +13,7 @@ import httpx
 from bot.config import load_settings
 from bot.runtime import Runtime, build_runtime
 from bot.slack.deps import SlackDeps
-from bot.slack.server import HttpServer, build_http
+from bot.slack.server import HttpServer, build_http, start_background
 from bot.store import audit
 from bot.store.grants import create_grant
 from tests.support.signing import SlackClient
@@ -149,6 +149,7 @@ def running_bot(db_url: str, **overrides: Any) -> Iterator[Bot]:
     )
     runtime = build_runtime(settings)
     server, deps = build_http(runtime, "127.0.0.1", 0)
+    start_background(runtime, deps)
     server.start()
     base = f"http://127.0.0.1:{server.port}"
     client = SlackClient(f"{base}/slack/events", SECRET)
@@ -159,6 +160,8 @@ def running_bot(db_url: str, **overrides: Any) -> Iterator[Bot]:
     finally:
         client.close()
         server.stop()
+        runtime.jobs.stop()
         deps.shutdown()
+        runtime.sender.drain(10)
         runtime.close()
         slack.stop()

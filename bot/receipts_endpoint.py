@@ -1,5 +1,6 @@
 """POST /portal/receipts: what the portal pushes (SMS Post Services) — delivery receipts and
-device replies.
+device replies — parsed and handed to the core (bot.receipts). Nothing here talks to Slack: the
+audit rows the core writes are rendered by the front ends like every other event.
 
 The portal retries until it gets a 200 and may send the same item twice, so handling is
 idempotent: a receipt that does not change the request's delivery status writes nothing.
@@ -17,10 +18,7 @@ from lxml import etree
 from bot.config import ConfigError, Settings, secret_value
 from bot.portal.protocol import MAX_XML_BYTES, XmlError, parse_xml
 from bot.receipts import record_delivery, record_reply
-from bot.slack.blocks import quoted
-from bot.slack.deps import SlackDeps
-from bot.slack.flow import audience_of, thread_of
-from bot.slack.mrkdwn import clip, escape
+from bot.runtime import Runtime
 from bot.wsgi import read_body, reply
 
 log = logging.getLogger(__name__)
@@ -53,16 +51,16 @@ def check_receipt_settings(settings: Settings) -> None:
         )
 
 
-def receipts_endpoint(deps: SlackDeps) -> ReceiptsEndpoint | None:
+def receipts_endpoint(runtime: Runtime) -> ReceiptsEndpoint | None:
     """/portal/receipts, unless turned off."""
-    check_receipt_settings(deps.runtime.settings)
-    return None if deps.runtime.settings.SMSBOT_RECEIPTS == "off" else ReceiptsEndpoint(deps)
+    check_receipt_settings(runtime.settings)
+    return None if runtime.settings.SMSBOT_RECEIPTS == "off" else ReceiptsEndpoint(runtime)
 
 
 class ReceiptsEndpoint:
-    def __init__(self, deps: SlackDeps) -> None:
-        self.deps = deps
-        passphrase = secret_value(deps.runtime.settings.SMSBOT_RECEIPT_PASSPHRASE)
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        passphrase = secret_value(runtime.settings.SMSBOT_RECEIPT_PASSPHRASE)
         self.passphrase = passphrase.encode("utf-8") if passphrase is not None else None
         if self.passphrase is None:
             log.warning(
@@ -93,46 +91,25 @@ class ReceiptsEndpoint:
         return reply(start_response, "200 OK", "OK")
 
     def delivery_receipt(self, root: etree._Element) -> None:
-        change = record_delivery(
-            self.deps.db,
+        record_delivery(
+            self.runtime.db,
             (root.findtext("sms_uid") or "").strip()[:40],
             (root.findtext("iccid") or "").strip()[:40],
             receipt_status(root),
             (root.get("api_did") or "")[:40] or None,
         )
-        if change is None:
-            return
-        thread = thread_of(change.request)
-        if thread is not None:
-            icon = ":inbox_tray:" if change.status == "delivered" else ":information_source:"
-            self.deps.notifier.reply(
-                thread,
-                f"{icon} Delivery receipt: *{escape(change.status)}*",
-                audience_of(change.request),
-            )
 
     def devicereply(self, root: etree._Element) -> None:
-        """An SMS from the device: recorded once, and shown in the thread of the SIM's latest
-        request (else nowhere in Slack: it stays in the table and the audit log)."""
+        """An SMS from the device: recorded once, tied to the SIM's latest request with a
+        thread (rendered there from the audit stream)."""
         iccid = (root.findtext("iccid") or "").strip()[:22]
         if not iccid:
             log.info("post_sms without an iccid ignored")
             return
-        recorded = record_reply(
-            self.deps.db,
+        record_reply(
+            self.runtime.db,
             iccid,
             (root.findtext("msisdn") or "").strip()[:20] or None,
             (root.findtext("timestamp") or "").strip()[:32] or None,
             root.findtext("message_text") or "",
         )
-        if recorded is None or recorded.request is None:
-            return
-        thread = thread_of(recorded.request)
-        if thread is not None:
-            # The device's words are data: escaped, so a reply cannot ping, mention or link.
-            self.deps.notifier.reply(
-                thread,
-                f":incoming_envelope: Reply from the device "
-                f"({escape(recorded.stamp or 'no time')}):\n{quoted(clip(recorded.text, 2000))}",
-                audience_of(recorded.request),
-            )
