@@ -13,10 +13,9 @@ import time
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
-from sqlalchemy import select
 
 from bot.store.db import Database
-from bot.store.models import Grant
+from bot.store.grants import granted_usergroups
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +30,7 @@ class UserGroups:
 
     def _granted_groups(self) -> list[str]:
         with self._db.read() as session:
-            rows = session.execute(
-                select(Grant.subject)
-                .where(Grant.subject_kind == "usergroup", Grant.revoked_at.is_(None))
-                .distinct()
-            ).scalars()
-            return sorted(rows)
+            return granted_usergroups(session)
 
     def _members_of(self, group: str, fresh: bool = False) -> frozenset[str]:
         now = time.monotonic()

@@ -21,7 +21,6 @@ from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.socket_mode.websocket_client import SocketModeClient
-from sqlalchemy import text
 from waitress.server import create_server
 
 from bot.config import Settings, secret_value
@@ -88,8 +87,7 @@ class Router:
         report: dict[str, Any] = {"portal": self.deps.runtime.settings.portal_mode}
         healthy = True
         try:
-            with self.deps.db.read() as session:
-                session.execute(text("SELECT 1"))
+            self.deps.db.ping()
             report["database"] = "ok"
         except Exception as exc:
             healthy, report["database"] = False, type(exc).__name__

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -97,6 +97,11 @@ class Database:
             bind = self.engine.execution_options(**{BUSY_MS: busy})
             self._bounded[busy] = sessionmaker(bind, expire_on_commit=False)
         return self._bounded[busy]
+
+    def ping(self) -> None:
+        """One round trip (health checks); raises when the database does not answer."""
+        with self.read() as session:
+            session.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -264,3 +264,13 @@ def grant_or_refuse(
                 },
             )
         raise
+
+
+def granted_usergroups(session: Session) -> list[str]:
+    """Every Slack user group that holds a live grant (whose members must be looked up)."""
+    rows = session.execute(
+        select(Grant.subject)
+        .where(Grant.subject_kind == "usergroup", Grant.revoked_at.is_(None))
+        .distinct()
+    ).scalars()
+    return sorted(rows)

@@ -75,9 +75,7 @@ def upgrade() -> None:
         sa.Column("receipt_pushed", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sandbox_sms_log")),
     )
-    op.create_index(
-        "ix_sandbox_sms_log_iccid_id", "sandbox_sms_log", ["iccid", "id"], unique=False
-    )
+    op.create_index("ix_sandbox_sms_log_iccid_id", "sandbox_sms_log", ["iccid", "id"], unique=False)
 
 
 def downgrade() -> None:
