@@ -22,6 +22,8 @@ from bot.portal.sandbox import (
     SandboxServer,
     SandboxSim,
 )
+from bot.portal.sandbox_log import DatabaseLog
+from bot.portal.sandbox_push import ReceiptPusher
 from bot.service import SendService
 from bot.store.db import Database
 from bot.store.errors import where
@@ -44,6 +46,7 @@ class Runtime:
     #: The core's jobs (and front ends' consumers, added before `start_jobs`).
     jobs: JobRunner = field(init=False)
     _closed: bool = field(default=False, repr=False)
+    _pusher: ReceiptPusher | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.sender = Sender(self.service)
@@ -54,10 +57,24 @@ class Runtime:
         self.db.after_audit.append(self.jobs.wake)
         return self.jobs.start()
 
+    def start_sandbox_receipts(self, default_url: str) -> ReceiptPusher | None:
+        """With the built-in sandbox and SMSBOT_SANDBOX_RECEIPTS=on, push its delivery receipts
+        to SMSBOT_SANDBOX_RECEIPTS_URL (default: this process's /portal/receipts)."""
+        settings = self.settings
+        if self.sandbox is None or settings.SMSBOT_SANDBOX_RECEIPTS != "on":
+            return None
+        url = settings.SMSBOT_SANDBOX_RECEIPTS_URL or default_url
+        passphrase = secret_value(settings.SMSBOT_RECEIPT_PASSPHRASE)
+        self._pusher = ReceiptPusher(self.sandbox.portal, url, passphrase).start()
+        log.info("sandbox: pushing delivery receipts to %s", url)
+        return self._pusher
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        if self._pusher is not None:
+            self._pusher.stop()
         self.jobs.stop()
         self.sender.shutdown()
         self.portal.close()
@@ -72,15 +89,16 @@ class Runtime:
         self.close()
 
 
-def start_embedded_sandbox(db: Database) -> SandboxServer:
-    """The built-in sandbox portal, knowing the demo SIMs and every SIM in the inventory."""
+def start_embedded_sandbox(db: Database, deliver_after: float = 5.0) -> SandboxServer:
+    """The built-in sandbox portal, knowing the demo SIMs and every SIM in the inventory, with
+    its SMS log in the bot's database (so its queues and log hold across CLI runs)."""
     with db.session() as session:
         sims = [
             SandboxSim(s.iccid, s.sim_type or "Multinet Orange", s.active)
             for s in session.execute(select(Sim)).scalars()
         ]
 
-    portal = SandboxPortal([*DEMO_SIMS, *sims])
+    portal = SandboxPortal([*DEMO_SIMS, *sims], deliver_after=deliver_after, log=DatabaseLog(db))
     return SandboxServer(portal).start()
 
 
@@ -91,7 +109,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         ensure_schema(db.engine)
     sandbox: SandboxServer | None = None
     if settings.portal_mode == "sandbox":
-        sandbox = start_embedded_sandbox(db)
+        sandbox = start_embedded_sandbox(db, settings.SMSBOT_SANDBOX_DELIVER_SECONDS)
         portal = PortalClient(sandbox.url, SANDBOX_CREDENTIALS, sandbox=True)
         log.info("portal: built-in sandbox at %s (nothing is sent)", sandbox.url)
     else:

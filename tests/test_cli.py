@@ -253,10 +253,10 @@ def test_status_ties_requests_to_the_portal_log(smsbot) -> None:  # type: ignore
     assert sent.code == 0
     shown = smsbot("status", MANX.replace("0000", "0000 ", 1))
     assert shown.code == 0, shown.err
-    # The embedded sandbox starts afresh per command: its log no longer has the message, and
-    # status says so instead of guessing.
+    # The embedded sandbox keeps its log in the database: the next command's portal has it.
     assert f"SIM {MANX}" in shown.out and "sms_uid=TRACE7" in shown.out
-    assert "accepted" in shown.out and "portal SMS log: no messages" in shown.out
+    assert "accepted" in shown.out and "portal=pending" in shown.out
+    assert "TRACE7 pending" in shown.out.split("portal SMS log:")[1]
 
 
 def test_requests_show_prints_the_request_and_its_timeline(smsbot) -> None:  # type: ignore[no-untyped-def]

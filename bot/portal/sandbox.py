@@ -10,9 +10,10 @@ bot must handle can be produced on demand. It is a WSGI app, served by a real HT
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from socketserver import ThreadingMixIn
 from typing import Any, Literal
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -21,6 +22,7 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 from lxml import etree
 
 from bot.portal.protocol import Credentials, XmlError, build_response, parse_xml
+from bot.portal.sandbox_log import LoggedSms, MemoryLog, SmsLog, delivered_by
 from bot.sms.binary import check_binary
 from bot.sms.gsm7 import MAX_SEPTETS, count_septets
 from bot.sms.simtypes import BINARY_TYPES, OPEN_USER_GROUP_TYPES, canonical_type
@@ -59,21 +61,16 @@ DEMO_SIMS: tuple[SandboxSim, ...] = (
 )
 
 
-@dataclass
-class LoggedSms:
-    sent_at: datetime
-    iccid: str
-    message_text: str
-    sms_uid: str | None
-    origin: str = "api"
+#: Request bodies kept for inspection (bounded: a long-running sandbox must not grow).
+RECEIVED_LIMIT = 10_000
 
 
 @dataclass
 class SandboxState:
     sims: dict[str, SandboxSim] = field(default_factory=dict)
-    log: list[LoggedSms] = field(default_factory=list)
-    #: Every request body received, in order (the tests read what reached the "portal").
-    received: list[bytes] = field(default_factory=list)
+    log: SmsLog = field(default_factory=MemoryLog)
+    #: The latest request bodies received, in order (tests read what reached the "portal").
+    received: deque[bytes] = field(default_factory=lambda: deque(maxlen=RECEIVED_LIMIT))
 
 
 class SandboxPortal:
@@ -85,10 +82,12 @@ class SandboxPortal:
         credentials: Credentials = SANDBOX_CREDENTIALS,
         *,
         deliver_after: float = 1.0,
+        log: SmsLog | None = None,
     ) -> None:
         self.credentials = credentials
+        #: Seconds after which a message to an online SIM counts as delivered.
         self.deliver_after = deliver_after
-        self.state = SandboxState(sims={s.iccid: s for s in sims})
+        self.state = SandboxState(sims={s.iccid: s for s in sims}, log=log or MemoryLog())
         self.latency = 0.0
         self.fault: Fault = "none"
         #: How long a `timeout` fault holds the request (longer than any client read timeout).
@@ -210,18 +209,24 @@ class SandboxPortal:
         if uid is not None and (len(uid) > 12 or not uid.isalnum() or not uid.isascii()):
             return fail("invalid parameter sms_uid")
         with self._lock:
-            if canonical_type(sim.sim_type) in BINARY_TYPES | {"multinet kpn o"}:
-                queued = sum(
-                    1 for m in self.state.log if m.iccid == iccid and not self._delivered(m, sim)
-                )
-                if queued >= KPN_QUEUE_LIMIT:
-                    return fail("rejected by operator: queue limit exceeded")
+            queue_capped = canonical_type(sim.sim_type) in BINARY_TYPES | {"multinet kpn o"}
+            if queue_capped and self.queued(sim) >= KPN_QUEUE_LIMIT:
+                return fail("rejected by operator: queue limit exceeded")
             self.state.log.append(LoggedSms(datetime.now(UTC), iccid, text, uid))
         return build_response("send_sms", api_id, "success")
+
+    def queued(self, sim: SandboxSim) -> int:
+        """The SIM's messages not delivered yet (all of them while its device is offline)."""
+        if not sim.online:
+            return self.state.log.count(sim.iccid)
+        return self.state.log.sent_since(sim.iccid, delivered_by(self.deliver_after))
 
     def _delivered(self, sms: LoggedSms, sim: SandboxSim) -> bool:
         age = (datetime.now(UTC) - sms.sent_at).total_seconds()
         return sim.online and age >= self.deliver_after
+
+    def delivered_at(self, sms: LoggedSms) -> datetime:
+        return sms.sent_at + timedelta(seconds=self.deliver_after)
 
     def _query(self, root: etree._Element, api_id: str) -> bytes:
         iccid = (root.findtext("iccid") or "").strip()
@@ -239,28 +244,27 @@ class SandboxPortal:
                 "failure",
                 [("error_description", "invalid parameter lastx: 1 to 20")],
             )
-        with self._lock:
-            mine = [m for m in self.state.log if m.iccid == iccid][::-1][:lastx]
+        mine = self.state.log.newest(iccid, lastx)
         response = etree.Element("query_sms_mt_details_response", api_id=api_id)
         etree.SubElement(response, "api_outcome").text = "success"
         if not mine:
             etree.SubElement(response, "sms")
         for sms in mine:
             node = etree.SubElement(response, "sms")
-            etree.SubElement(node, "sent_timestamp").text = _portal_time(sms.sent_at)
+            etree.SubElement(node, "sent_timestamp").text = portal_timestamp(sms.sent_at)
             if sms.sms_uid:
                 etree.SubElement(node, "sms_uid").text = sms.sms_uid
             delivered = self._delivered(sms, sim)
             etree.SubElement(node, "status").text = "delivered" if delivered else "pending"
             etree.SubElement(node, "delivered_timestamp").text = (
-                _portal_time(sms.sent_at) if delivered else ""
+                portal_timestamp(self.delivered_at(sms)) if delivered else ""
             )
             etree.SubElement(node, "origin").text = sms.origin
             etree.SubElement(node, "message_text").text = sms.message_text
         return etree.tostring(response, xml_declaration=True, encoding="UTF-8")
 
 
-def _portal_time(moment: datetime) -> str:
+def portal_timestamp(moment: datetime) -> str:
     return moment.strftime("%d/%m/%Y %H:%M:%S")
 
 

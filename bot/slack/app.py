@@ -44,13 +44,7 @@ def build_app(
         raise SlackConfigError(
             "SLACK_SIGNING_SECRET: required in HTTP mode (Basic Information → Signing Secret)"
         )
-    client = WebClient(
-        token=token,
-        base_url=settings.SLACK_API_URL,
-        timeout=10,
-        # `ratelimited` (HTTP 429): wait as long as Retry-After says, then try again (twice).
-        retry_handlers=[*default_retry_handlers(), RateLimitErrorRetryHandler(max_retry_count=2)],
-    )
+    client = web_client(settings.SLACK_API_URL, token)
     try:
         app = App(
             client=client,
@@ -98,6 +92,17 @@ def build_app(
     actions.register(app)
     approvals.register(app)
     return app, deps
+
+
+def web_client(base_url: str, token: str) -> WebClient:
+    """The Web API client every part of the bot posts with."""
+    return WebClient(
+        token=token,
+        base_url=base_url,
+        timeout=10,
+        # `ratelimited` (HTTP 429): wait as long as Retry-After says, then try again (twice).
+        retry_handlers=[*default_retry_handlers(), RateLimitErrorRetryHandler(max_retry_count=2)],
+    )
 
 
 def _auth_error(exc: Exception) -> str:

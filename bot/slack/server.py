@@ -266,6 +266,7 @@ def run_http_mode(runtime: Runtime, stop: threading.Event) -> bool:
     server, deps = build_http(runtime, settings.HOST, settings.PORT)
     start_background(runtime, deps)
     server.start()
+    runtime.start_sandbox_receipts(f"http://127.0.0.1:{server.port}/portal/receipts")
     # The "listening" line carries the real port (PORT=0 picks a free one).
     log.info(
         "HTTP mode listening on %s:%s; portal: %s", settings.HOST, server.port, settings.portal_mode
@@ -308,6 +309,7 @@ def run_socket_mode(runtime: Runtime, stop: threading.Event) -> bool:
                 f"SLACK_APP_TOKEN: could not open the Socket Mode connection ({type(exc).__name__})"
             ) from None
         start_background(runtime, deps)
+        runtime.start_sandbox_receipts(f"http://127.0.0.1:{server.port}/portal/receipts")
         log.info(
             "Socket Mode connected; /healthz listening on %s:%s; portal: %s",
             settings.HOST,
