@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     SMSBOT_SANDBOX_DELIVER_SECONDS: float = Field(default=5.0, ge=0, le=24 * 3600)
     SMSBOT_SANDBOX_RECEIPTS_URL: str | None = None
     SMSBOT_SANDBOX_RECEIPTS: Literal["on", "off"] = "off"
+    #: `off`: `smsbot serve` runs no background jobs (they run in `smsbot worker` processes).
+    SMSBOT_SERVE_JOBS: Literal["on", "off"] = "on"
 
     @model_validator(mode="before")
     @classmethod

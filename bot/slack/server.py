@@ -199,7 +199,10 @@ def build_http(runtime: Runtime, host: str, port: int) -> tuple[HttpServer, Slac
 
 def start_background(runtime: Runtime, deps: SlackDeps) -> None:
     """The core's jobs in this process, with the Slack renderer as the audit stream's consumer
-    (claimed in the database: one replica renders at a time)."""
+    (claimed in the database: one replica renders at a time). With SMSBOT_SERVE_JOBS=off none
+    run here: `smsbot worker` processes run them."""
+    if runtime.settings.SMSBOT_SERVE_JOBS == "off":
+        return
     runtime.jobs.registry.add(SlackRenderer(runtime.db, deps.notifier, deps.response_urls).job())
     runtime.start_jobs()
 
