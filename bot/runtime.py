@@ -110,7 +110,14 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     sandbox: SandboxServer | None = None
     if settings.portal_mode == "sandbox":
         sandbox = start_embedded_sandbox(db, settings.SMSBOT_SANDBOX_DELIVER_SECONDS)
-        portal = PortalClient(sandbox.url, SANDBOX_CREDENTIALS, sandbox=True)
+        portal = PortalClient(
+            sandbox.url,
+            SANDBOX_CREDENTIALS,
+            sandbox=True,
+            connect_timeout=settings.SMSBOT_PORTAL_CONNECT_TIMEOUT,
+            read_timeout=settings.SMSBOT_PORTAL_READ_TIMEOUT,
+            deadline=settings.SMSBOT_PORTAL_DEADLINE,
+        )
         log.info("portal: built-in sandbox at %s (nothing is sent)", sandbox.url)
     else:
         credentials = Credentials(
