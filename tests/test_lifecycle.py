@@ -155,7 +155,7 @@ def test_an_unknown_outcome_found_in_the_portal_log_becomes_accepted(db_url: str
         assert rt.sandbox is not None
         # The portal takes the message but answers after the bot gave up waiting.
         rt.sandbox.portal.set_fault("none", latency=2.0)
-        sub, execution = rt.service.send(
+        _, execution = rt.service.send(
             SendCommand(Principal("UADMIN"), Draft(MANX, "late answer"), "cli")
         )
         assert execution is not None and execution.request.state == "unknown"
