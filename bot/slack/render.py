@@ -335,6 +335,10 @@ class SlackRenderer:
                 ":grey_question: Delivery *not confirmed*: the portal reported no final status "
                 f"in time; check the device · audit #{event.seq}"
             )
+        elif status == "pending":
+            # Queued at the operator: the parent says so; no thread message for it.
+            self._refresh_parent(req)
+            return
         else:
             source = "receipt" if details.get("source") == "receipt" else "portal"
             line = (

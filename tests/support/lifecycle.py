@@ -33,10 +33,14 @@ def runtime_on(db_url: str, **settings: Any) -> Iterator[Runtime]:
 
 
 def run_job(runtime: Runtime, name: str) -> RunResult:
+    """Run a job now, as `smsbot jobs run NAME` does; if this process's own job loop holds it
+    at that moment, wait for the loop's run to end and run it again."""
     job = runtime.jobs.registry.get(name)
     assert job is not None, name
-    result = runtime.jobs.run(job, force=True)
-    assert result.ran and result.ok, result
+    result: RunResult = wait_until(
+        lambda: (r := runtime.jobs.run(job, force=True)).ran and r, what=f"claim {name}"
+    )
+    assert result.ok, result
     return result
 
 
