@@ -203,3 +203,32 @@ def test_killed_after_the_ack_and_too_old_it_is_abandoned_and_the_user_told(db_u
     finally:
         slack.stop()
     wait_until(lambda: True)
+
+
+def test_status_merges_the_portal_log_with_approvals_audit_and_device_replies(  # type: ignore[no-untyped-def]
+    bot: Bot, smsbot, monkeypatch
+) -> None:
+    import httpx
+
+    monkeypatch.setenv("SMSBOT_APPROVAL_CHANNEL", "C0APPROVE")
+    bot.grant(REQUESTER, approval_required=True)
+    assert smsbot("send", "--as", REQUESTER, "--iccid", MANX, "--text", "status?").code == 5
+    assert smsbot("approvals", "approve", "1", "--as", "UADMIN", "--reason", "night").code == 0
+    reply = (
+        b'<post_sms version="1" api_did="1"><passphrase>receipt-pass</passphrase>'
+        b"<iccid>" + MANX.encode() + b"</iccid><timestamp>27/11/2026 03:01:02</timestamp>"
+        b"<message_text>battery 12%</message_text></post_sms>"
+    )
+    assert httpx.post(f"{bot.base}/portal/receipts", content=reply).status_code == 200
+    shown = smsbot("status", MANX)
+    assert shown.code == 0, shown.err
+    line = next(x for x in shown.out.splitlines() if x.startswith("#1 "))
+    assert "accepted" in line and "approved_by=UADMIN" in line and "audit=#" in line
+    assert "request #1" in shown.out.split("portal SMS log:")[1]
+    assert "device replies:\n  27/11/2026 03:01:02 'battery 12%'" in shown.out
+    url = bot.slack.response_url("st")
+    bot.client.command(f"status {MANX}", user="UADMIN", response_url=url)
+    slack_text = bot.slack.wait_for("response/st")[0].args["text"]
+    assert "approved by <@UADMIN>" in slack_text and "· audit #" in slack_text
+    assert "· request #1" in slack_text and "*Device replies*" in slack_text
+    assert "battery 12%" in slack_text

@@ -33,20 +33,27 @@ def status_command(sim: str, limit: int) -> None:
         else ("not in the inventory")
     )
     lines = [f"SIM {found.iccid}: {label}"]
-    lines += [
-        f"#{req.id} {req.created_at:%Y-%m-%d %H:%M} {req.requester} {req.state}"
-        f" sms_uid={req.sms_uid} delivery={req.delivery_status or '-'}"
-        f" portal={found.in_portal(req) or '-'}"
-        for req in found.requests
-    ] or ["no requests from this bot yet"]
+    for req in found.requests:
+        facts = found.about(req)
+        approved = f" approved_by={','.join(facts.approvers)}" if facts.approvers else ""
+        lines.append(
+            f"#{req.id} {req.created_at:%Y-%m-%d %H:%M} {req.requester} {req.state}"
+            f" sms_uid={req.sms_uid} delivery={req.delivery_status or '-'}"
+            f" portal={found.in_portal(req) or '-'}{approved} audit=#{facts.last_audit or '-'}"
+        )
+    if not found.requests:
+        lines.append("no requests from this bot yet")
     if found.portal_error is not None:
         lines.append(f"portal SMS log unavailable: {found.portal_error}")
     else:
         lines.append("portal SMS log:" + ("" if found.portal_log else " no messages"))
-        lines += [
-            f"  {e.sent_timestamp or '-'} {e.sms_uid or '-'} {e.status or '-'}"
-            for e in found.portal_log
-        ]
+        for e in found.portal_log:
+            ours = found.ours(e)
+            mine = f" request #{ours}" if ours else " (not sent by this bot)"
+            lines.append(f"  {e.sent_timestamp or '-'} {e.sms_uid or '-'} {e.status or '-'}{mine}")
+    if found.replies:
+        lines.append("device replies:")
+        lines += [f"  {r.sent_timestamp or '-'} {r.message_text!r}" for r in found.replies]
     say("\n".join(lines))
 
 

@@ -13,7 +13,7 @@ from bot.authz import AuthzInputError, Principal, Role
 from bot.slack import blocks
 from bot.slack.deps import SlackDeps, deps_of
 from bot.slack.modals import send_modal
-from bot.slack.mrkdwn import channel_link, code, escape, fit_lines, mention, subteam
+from bot.slack.mrkdwn import channel_link, clip, code, escape, fit_lines, mention, subteam
 from bot.slack.notify import Audience, SlackFailure, why
 from bot.slack.parsing import (
     CommandText,
@@ -243,18 +243,38 @@ def cmd_status(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
     if refusal:
         return refusal
     status = sim_status(deps.service, iccid)
-    lines = [
-        blocks.request_line(req)
-        + (f" · portal log: *{escape(seen)}*" if (seen := status.in_portal(req)) else "")
-        for req in status.requests
-    ] or ["No requests from this bot yet."]
+    lines = []
+    for req in status.requests:
+        facts = status.about(req)
+        seen = status.in_portal(req)
+        lines.append(
+            blocks.request_line(req)
+            + (f" · portal log: *{escape(seen)}*" if seen else "")
+            + (
+                " · approved by " + ", ".join(mention(a) for a in facts.approvers)
+                if facts.approvers
+                else ""
+            )
+            + (f" · audit #{facts.last_audit}" if facts.last_audit else "")
+        )
+    if not lines:
+        lines.append("No requests from this bot yet.")
     if status.portal_error is not None:
         lines.append(f"Portal SMS log unavailable: {escape(status.portal_error)}")
     else:
         lines.append("*Portal SMS log*" + ("" if status.portal_log else ": no messages"))
+        for e in status.portal_log:
+            ours = status.ours(e)
+            lines.append(
+                f"{escape(e.sent_timestamp or '-')} {code(e.sms_uid or '-')} "
+                f"{escape(e.status or '-')}"
+                + (f" · request #{ours}" if ours else " · _not sent by this bot_")
+            )
+    if status.replies:
+        lines.append("*Device replies*")
         lines += [
-            f"{escape(e.sent_timestamp or '-')} {code(e.sms_uid or '-')} {escape(e.status or '-')}"
-            for e in status.portal_log
+            f"{escape(r.sent_timestamp or '-')}: {escape(clip(r.message_text, 300))}"
+            for r in status.replies
         ]
     return fit_lines(blocks.sim_line(sim, iccid), lines, "")
 
