@@ -219,3 +219,40 @@ def test_the_queue_guard_stops_the_61st_message_before_the_portal(db_url: str) -
         )
         assert execution is not None and execution.request.state == "rejected"
         assert "queue limit exceeded" in (execution.request.outcome_reason or "")
+
+
+def test_replicas_polling_at_once_ask_the_portal_once_per_sim(db_url: str) -> None:
+    with (
+        runtime_on(db_url, SMSBOT_SANDBOX_DELIVER_SECONDS=0.0) as a,
+        runtime_on(db_url, SMSBOT_SANDBOX_DELIVER_SECONDS=0.0) as b,
+        runtime_on(db_url, SMSBOT_SANDBOX_DELIVER_SECONDS=0.0) as c,
+    ):
+        for text in ("one", "two", "three"):
+            a.service.send(SendCommand(Principal("UADMIN"), Draft(MANX, text), "cli"))
+        replicas = [a, b, c]
+        barrier = threading.Barrier(3)
+        ran: list[bool] = []
+
+        def poll(rt: Runtime) -> None:
+            barrier.wait(10)
+            job = rt.jobs.registry.get("poll_delivery")
+            assert job is not None
+            ran.append(rt.jobs.run(job, force=True).ran)
+
+        threads = [threading.Thread(target=poll, args=(rt,)) for rt in replicas]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        queries = sum(
+            len(rt.sandbox.portal.requests_for("query_sms_mt_details"))
+            for rt in replicas
+            if rt.sandbox
+        )
+        # However the claims fell (one ran while the others were refused, or one ran after
+        # another had found them all delivered): one query for the SIM's three requests, and
+        # each delivery recorded once.
+        assert queries == 1 and any(ran)
+        with a.db.read() as session:
+            delivered = [r for r in audit.query(session) if r.event == "delivered"]
+        assert len(delivered) == 3

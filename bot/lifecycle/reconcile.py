@@ -104,17 +104,18 @@ def not_found(db: Database, req: SmsRequest, log: list[SmsLogEntry], grace: floa
 def reconcile_unknown(ctx: JobContext) -> str:
     runtime = ctx.runtime
     grace = runtime.settings.SMSBOT_RECONCILE_GRACE_MINUTES
+    cutoff = audit.utc_now() - timedelta(minutes=grace)
     with runtime.db.read() as session:
-        unknown = list(
-            session.execute(
-                select(SmsRequest).where(SmsRequest.state == "unknown").order_by(SmsRequest.id)
-            ).scalars()
-        )
-    by_sim: dict[str, list[SmsRequest]] = defaultdict(list)
-    for req in unknown:
-        by_sim[req.iccid].append(req)
+        # Whether each is past the grace period is decided in SQL, with the same clock.
+        unknown = session.execute(
+            select(SmsRequest, (SmsRequest.sent_at < cutoff).label("past_grace"))
+            .where(SmsRequest.state == "unknown")
+            .order_by(SmsRequest.id)
+        ).all()
+    by_sim: dict[str, list[tuple[SmsRequest, bool]]] = defaultdict(list)
+    for req, past_grace in unknown:
+        by_sim[req.iccid].append((req, bool(past_grace)))
     accepted = absent = errors = 0
-    now = audit.utc_now()
     for iccid, requests in by_sim.items():
         try:
             log = runtime.portal.query_sms_mt_details(iccid, lastx=LASTX_MAX)
@@ -122,16 +123,11 @@ def reconcile_unknown(ctx: JobContext) -> str:
             errors += 1
             continue
         by_uid = {e.sms_uid: e for e in log if e.sms_uid}
-        for req in requests:
+        for req, past_grace in requests:
             entry = by_uid.get(req.sms_uid)
-            sent_at = aware(req.sent_at)
             if entry is not None:
                 accepted += found(runtime.db, req, entry)
-            elif (
-                sent_at is not None
-                and sent_at < now - timedelta(minutes=grace)
-                and _log_reaches_back(log, sent_at)
-            ):
+            elif past_grace and _log_reaches_back(log, aware(req.sent_at)):
                 absent += not_found(runtime.db, req, log, grace)
     return (
         f"{len(unknown)} unknown: {accepted} found (accepted), {absent} not_sent, "
