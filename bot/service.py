@@ -11,217 +11,64 @@ resent.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot import metrics
 from bot.authz import GroupDirectory, Principal
-from bot.lifecycle import queue_guard
+from bot.lifecycle import queue_guard, settle
+from bot.lifecycle.retry import retry_request
 from bot.portal.client import PortalClient
 from bot.portal.outcome import SendOutcome
 from bot.portal.protocol import SendSms
-from bot.sms.message import CheckedMessage, Draft, SimInfo, check_draft, normalize_iccid_only
-from bot.sms.problems import Problem, errors, warnings
+from bot.request_facts import (
+    NOT_SENT_STATES,
+    SENDABLE_STATES,
+    approval_intact,
+    current_hash,
+    request_hash,
+    requester_of,
+    retryable,
+)
+from bot.send_types import Execution, SendCommand, Source, Submission, SubmitStatus
+from bot.sms.message import CheckedMessage, SimInfo, check_draft, normalize_iccid_only
+from bot.sms.problems import Problem
 from bot.sms.uid import generate_sms_uid
 from bot.store import audit
 from bot.store.db import Database
 from bot.store.grants import AccessDecision, check_access
 from bot.store.inventory import get_group, get_sim
-from bot.store.models import Approval, SmsRequest
+from bot.store.models import SmsRequest
 from bot.store.requests import transition
-from bot.store.safe_text import storable
+from bot.submit_checks import (
+    confirmed,
+    input_details,
+    principal_problem,
+    problem_list,
+    uid_taken_problem,
+)
 
-Source = Literal["cli", "slack"]
-SubmitStatus = Literal[
-    "invalid",
-    "needs_confirmation",
-    "denied",
-    "duplicate",
-    "recorded",
-    "awaiting_approval",
-    "busy",
+__all__ = [
+    "NOT_SENT_STATES",
+    "SENDABLE_STATES",
+    "Execution",
+    "SendCommand",
+    "SendService",
+    "Source",
+    "Submission",
+    "SubmitStatus",
+    "approval_intact",
+    "current_hash",
+    "request_hash",
+    "requester_of",
+    "retryable",
 ]
-SENDABLE_STATES = ("recorded", "approved")
 _OUTCOME_EVENTS = {"accepted": "sent", "rejected": "failed", "unknown": "outcome_unknown"}
-#: Sizes of the request columns that carry who asked and how (models.SmsRequest).
-_PRINCIPAL_LIMITS = {"user": 64, "channel": 32, "idempotency key": 200}
-
-
-@dataclass(frozen=True)
-class SendCommand:
-    """What a front end hands the pipeline."""
-
-    principal: Principal
-    draft: Draft
-    source: Source
-    #: Same key → same request (Slack retries, double submits, a re-run CLI command).
-    idempotency_key: str | None = None
-    #: The user has seen the warnings and wants to send anyway.
-    confirmed: bool = False
-    #: The digest of the warnings the user was shown and confirmed (Slack's form); None when
-    #: the confirmation is given with the request itself (the CLI's --yes after reading them).
-    confirmation: str | None = None
-    #: The request this one sends again (see SendService.retry).
-    retry_of: int | None = None
-
-
-@dataclass
-class Submission:
-    status: SubmitStatus
-    problems: list[Problem] = field(default_factory=list)
-    checked: CheckedMessage | None = None
-    sim: SimInfo | None = None
-    request: SmsRequest | None = None
-    audit_seq: int | None = None
-    reason: str = ""
-    #: The request was recorded already claimed for sending by this call (see `send`).
-    claimed: bool = False
-
-    @property
-    def errors(self) -> list[Problem]:
-        return errors(self.problems)
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return warnings(self.problems)
-
-
-@dataclass
-class Execution:
-    """The result of `execute`: the request as it now stands and, if this call sent it, how."""
-
-    request: SmsRequest
-    outcome: SendOutcome | None
-    audit_seq: int | None
-    #: False when another caller had already claimed the request (nothing was sent by this call).
-    sent_by_this_call: bool
-
-
-_CHECK_THE_LOG = (
-    "The message may or may not have been sent; check the SIM's SMS log before sending again"
-)
-
-#: Seconds past the portal deadline before a claimed send counts as abandoned.
-STALE_MARGIN_SECONDS = 60
-
-
-def request_hash(iccid: str, text: str, coding: str, origin: str | None, uid: str) -> str:
-    """Binds approvals and idempotency to the exact request."""
-    form = audit.canonical_json(
-        {
-            "iccid": iccid,
-            "message_text": text,
-            "data_coding": coding,
-            "origin": origin,
-            "sms_uid": uid,
-        }
-    )
-    return hashlib.sha256(form.encode("utf-8")).hexdigest()
-
-
-def requester_of(req: SmsRequest) -> Principal:
-    """The principal a recorded request was made by (user, user groups, channel), as recorded."""
-    return Principal(
-        req.requester, tuple(filter(None, req.requester_groups.split(","))), req.channel_id
-    )
-
-
-def current_hash(req: SmsRequest) -> str:
-    """The hash of the request as it stands in the database now."""
-    return request_hash(req.iccid, req.message_text, req.data_coding, req.origin, req.sms_uid)
-
-
-def approval_intact(session: Session, req: SmsRequest) -> bool:
-    """The row still hashes to what was recorded, and enough approvals bind to that hash."""
-    if current_hash(req) != req.request_hash:
-        return False
-    bound = session.execute(
-        select(func.count())
-        .select_from(Approval)
-        .where(Approval.request_id == req.id, Approval.request_hash == req.request_hash)
-    ).scalar_one()
-    return bound >= max(1, req.approvals_needed)
-
-
-def _input_details(cmd: SendCommand) -> dict[str, Any]:
-    """What the user typed, for refusal rows: nothing they entered is lost."""
-    d = cmd.draft
-    # Whole values: audit.append caps each string (with its length and digest).
-    return {
-        "input": {
-            "iccid": d.iccid,
-            "message_text": d.message_text,
-            "message_length": len(d.message_text),
-            "data_coding": d.data_coding,
-            "origin": d.origin or None,
-            "sms_uid": d.sms_uid or None,
-        },
-        "source": cmd.source,
-        "groups": list(cmd.principal.group_ids),
-        "channel": cmd.principal.channel_id,
-    }
-
-
-#: Ends of a request where nothing reached the portal.
-NOT_SENT_STATES = frozenset(
-    {"refused", "expired", "declined", "cancelled", "not_sent", "abandoned"}
-)
-
-
-def retryable(req: SmsRequest) -> bool:
-    """Nothing of it reached the portal: it may be sent again as a new request."""
-    if req.state in NOT_SENT_STATES:
-        return True
-    # Rejected without an HTTP answer: the connection was never made ("nothing was sent").
-    return req.state == "rejected" and req.portal_http_status is None
-
-
-def _confirmed(cmd: SendCommand, checked: CheckedMessage) -> bool:
-    """Confirmed, and for these warnings: a box ticked for other fields or warnings is not."""
-    if not cmd.confirmed:
-        return False
-    return cmd.confirmation is None or cmd.confirmation == checked.warnings_digest
-
-
-def _principal_problem(cmd: SendCommand) -> Problem | None:
-    """Who asks and how must fit their columns and be storable; else a refusal (audited)."""
-    values = {
-        "user": cmd.principal.user_id,
-        "channel": cmd.principal.channel_id or "",
-        "idempotency key": cmd.idempotency_key or "",
-    }
-    for name, value in values.items():
-        limit = _PRINCIPAL_LIMITS[name]
-        if len(value) > limit or storable(value) != value or not value.isprintable():
-            return Problem(
-                "request",
-                "bad_principal",
-                f"the {name} must be at most {limit} printable characters",
-            )
-    return None
-
-
-def _problem_list(problems: list[Problem]) -> list[dict[str, str]]:
-    return [
-        {"field": p.field, "code": p.code, "severity": p.severity, "message": p.message}
-        for p in problems
-    ]
-
-
-def _uid_taken_problem(uid: str | None) -> Problem:
-    return Problem(
-        "sms_uid",
-        "duplicate",
-        f"SMS uid {uid} was already used: each message needs its own. "
-        "Leave it empty to have one generated.",
-    )
 
 
 class SendService:
@@ -284,13 +131,13 @@ class SendService:
 
     def _submit(self, cmd: SendCommand, claim: bool, wait_seconds: float | None) -> Submission:
         with self.db.session(wait_seconds=wait_seconds) as session:
-            unusable = _principal_problem(cmd)
+            unusable = principal_problem(cmd)
             if unusable is not None:
                 row = audit.append(
                     session,
                     "invalid",
                     cmd.principal.user_id,
-                    details={**_input_details(cmd), "problems": _problem_list([unusable])},
+                    details={**input_details(cmd), "problems": problem_list([unusable])},
                 )
                 return Submission(
                     "invalid", [unusable], None, None, audit_seq=row.seq, reason=unusable.message
@@ -309,7 +156,7 @@ class SendService:
                     event,
                     cmd.principal.user_id,
                     iccid=checked.iccid[:22] or None,
-                    details={**_input_details(cmd), **extra},
+                    details={**input_details(cmd), **extra},
                 )
                 return Submission(
                     status, checked.problems, checked, sim, audit_seq=row.seq, reason=summary
@@ -320,7 +167,7 @@ class SendService:
                     "invalid",
                     "invalid",
                     "the request has errors",
-                    problems=_problem_list(checked.problems),
+                    problems=problem_list(checked.problems),
                 )
             access = check_access(
                 session,
@@ -334,12 +181,12 @@ class SendService:
                 return refuse(
                     "denied", "denied", access.reason, role="sender", reason=access.reason
                 )
-            if checked.warnings and not _confirmed(cmd, checked):
+            if checked.warnings and not confirmed(cmd, checked):
                 return refuse(
                     "needs_confirmation",
                     "needs_confirmation",
                     "confirm the warnings to send",
-                    problems=_problem_list(checked.warnings),
+                    problems=problem_list(checked.warnings),
                 )
             full = queue_guard.refusal(
                 session, checked.iccid, sim.sim_type if sim else None, self.queue_caps
@@ -347,13 +194,13 @@ class SendService:
             if full is not None:
                 return refuse("denied", "denied", full, reason=full, guard="queue")
             if checked.sms_uid is not None and self._uid_taken(session, checked.sms_uid):
-                problem = _uid_taken_problem(checked.sms_uid)
+                problem = uid_taken_problem(checked.sms_uid)
                 row = audit.append(
                     session,
                     "invalid",
                     cmd.principal.user_id,
                     iccid=checked.iccid,
-                    details={**_input_details(cmd), "problems": _problem_list([problem])},
+                    details={**input_details(cmd), "problems": problem_list([problem])},
                 )
                 return Submission(
                     "invalid",
@@ -388,7 +235,7 @@ class SendService:
                 "denied",
                 cmd.principal.user_id,
                 iccid=checked.iccid,
-                details={**_input_details(cmd), "reason": reason},
+                details={**input_details(cmd), "reason": reason},
             )
             return Submission(
                 "denied", checked.problems, checked, sim, audit_seq=row.seq, reason=reason
@@ -412,7 +259,7 @@ class SendService:
             requester_groups=",".join(cmd.principal.group_ids),
             channel_id=cmd.principal.channel_id,
             source=cmd.source,
-            warnings=audit.canonical_json(_problem_list(checked.warnings)),
+            warnings=audit.canonical_json(problem_list(checked.warnings)),
             state=state,
             grant_id=access.grant.id if access.grant else None,
             sandbox=self.portal.sandbox,
@@ -476,13 +323,13 @@ class SendService:
                 repeated = self._repeated_key(session, cmd)
                 if repeated is not None:
                     return repeated
-            problem = _uid_taken_problem(cmd.draft.sms_uid)
+            problem = uid_taken_problem(cmd.draft.sms_uid)
             row = audit.append(
                 session,
                 "invalid",
                 cmd.principal.user_id,
                 iccid=normalize_iccid_only(cmd.draft.iccid)[:22] or None,
-                details={**_input_details(cmd), "problems": _problem_list([problem])},
+                details={**input_details(cmd), "problems": problem_list([problem])},
             )
             return Submission(
                 "invalid", [problem], audit_seq=row.seq, reason="the SMS uid was already used"
@@ -507,7 +354,7 @@ class SendService:
             "invalid",
             cmd.principal.user_id,
             request_id=existing.id,
-            details={**_input_details(cmd), "problems": _problem_list([problem])},
+            details={**input_details(cmd), "problems": problem_list([problem])},
         )
         return Submission("invalid", [problem], audit_seq=row.seq, reason=problem.message)
 
@@ -652,7 +499,7 @@ class SendService:
         settled = []
         while self.interrupted:
             request_id = self.interrupted.pop()
-            if self._settle(request_id, f"outcome unknown: {why}. {_CHECK_THE_LOG}", why):
+            if self._settle(request_id, f"outcome unknown: {why}. {settle.CHECK_THE_LOG}", why):
                 settled.append(request_id)
         return settled
 
@@ -734,100 +581,24 @@ class SendService:
             return submission, Execution(submission.request, None, None, False)
         return submission, None
 
+    # ---- lifecycle (bot.lifecycle): what became of sends cut off, sending again ---------------
     @property
     def stale_after(self) -> timedelta:
         """When a claimed send without an outcome is surely abandoned: the portal call's overall
-        deadline (after which no answer is ever recorded) plus a margin for recording it and for
-        clocks of other replicas."""
-        return timedelta(seconds=self.portal.deadline + STALE_MARGIN_SECONDS)
+        deadline (after which no answer is ever recorded) plus a margin."""
+        return timedelta(seconds=self.portal.deadline + settle.STALE_MARGIN_SECONDS)
 
     def settle_stale_sends(self, older_than: timedelta | None = None) -> list[SmsRequest]:
-        """Requests claimed for sending whose outcome was never recorded (the process stopped
-        between the POST and the answer) become `unknown` — accounted for, never resent."""
-        cutoff = audit.utc_now() - (self.stale_after if older_than is None else older_than)
-        with self.db.read() as session:
-            stale = (
-                session.execute(
-                    select(SmsRequest.id).where(
-                        SmsRequest.state == "sending", SmsRequest.sent_at < cutoff
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        reason = (
-            "outcome unknown: the bot stopped before the portal's answer was recorded. "
-            + _CHECK_THE_LOG
+        return settle.settle_stale_sends(
+            self.db, self.stale_after if older_than is None else older_than
         )
-        settled: list[SmsRequest] = []
-        for request_id in stale:
-            req = self._settle(
-                request_id, reason, "no outcome recorded after the request was claimed"
-            )
-            if req is not None:
-                settled.append(req)
-        return settled
 
     def _settle(self, request_id: int, reason: str, evidence: str) -> SmsRequest | None:
-        """`sending` → `unknown`, audited; the request when this call settled it."""
-        with self.db.session() as session:
-            if not transition(
-                session,
-                request_id,
-                ("sending",),
-                "unknown",
-                completed_at=audit.utc_now(),
-                outcome_reason=reason,
-            ):
-                return None
-            req = session.get(SmsRequest, request_id)
-            assert req is not None
-            audit.append(
-                session,
-                "outcome_unknown",
-                "system",
-                request_id=req.id,
-                iccid=req.iccid,
-                details={
-                    "sms_uid": req.sms_uid,
-                    "outcome": "unknown",
-                    "settled": True,
-                    "reason": evidence,
-                },
-            )
-            return req
+        return settle.settle(self.db, request_id, reason, evidence)
 
     def retry(self, request_id: int, principal: Principal, source: Source) -> Submission:
-        """The same message again as a new request (a new sms_uid), through the whole pipeline —
-        validation, authorization and approval included — linked to the original. Only for the
-        requester, and only where nothing reached the portal: never for `unknown` (the message
-        may have gone out) nor for anything accepted. A double click makes one retry."""
-        with self.db.read() as session:
-            original = session.get(SmsRequest, request_id)
-        if original is None or original.requester != principal.user_id:
-            return Submission("invalid", reason=f"there is no request #{request_id} of yours")
-        if not retryable(original):
-            return Submission(
-                "invalid",
-                reason=f"request #{request_id} is {original.state}: only a request that never "
-                "reached the portal can be retried",
-            )
-        draft = Draft(
-            iccid=original.iccid,
-            message_text=original.message_text,
-            data_coding=original.data_coding,
-            origin=original.origin,
-        )
-        command = SendCommand(
-            principal=principal,
-            draft=draft,
-            source=source,
-            idempotency_key=f"retry-of:{request_id}",
-            # The original's warnings were confirmed for these exact fields.
-            confirmed=True,
-            retry_of=request_id,
-        )
-        return self.submit(command)
+        """The same message again as a new request (see bot.lifecycle.retry)."""
+        return retry_request(self, request_id, principal, source)
 
     def get_request(self, request_id: int) -> SmsRequest | None:
         with self.db.session() as session:
