@@ -50,7 +50,10 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.sender = Sender(self.service)
-        self.jobs = JobRunner(self, self.db, core_jobs())
+        registry = core_jobs()
+        # Polls at finer steps than the job's default interval need the job to run that often.
+        registry.run_more_often("poll_delivery", min(self.settings.poll_schedule))
+        self.jobs = JobRunner(self, self.db, registry)
 
     def start_jobs(self) -> JobRunner:
         """Run the jobs in this process, woken whenever the core records something."""

@@ -36,6 +36,8 @@ def ensure_rows(db: Database, names: list[str]) -> None:
 def claim(db: Database, name: str, owner: str, lease: timedelta, *, force: bool) -> bool:
     """Take the job for `lease` if nobody holds it and (unless `force`) it is due."""
     now = utc_now()
+    if not force and not _maybe_free(db, name, now):
+        return False
     conditions = [
         _RUNS.c.name == name,
         or_(_RUNS.c.lease_until.is_(None), _RUNS.c.lease_until < now),
@@ -49,6 +51,19 @@ def claim(db: Database, name: str, owner: str, lease: timedelta, *, force: bool)
             .values(lease_owner=owner, lease_until=now + lease, last_started_at=now)
         )
         return taken.rowcount == 1
+
+
+def _maybe_free(db: Database, name: str, now: datetime) -> bool:
+    """A read first (no write lock on SQLite): a job neither due nor free is not worth an UPDATE.
+    The loop asks every second for every job; most of the time the answer is no."""
+    with db.read() as session:
+        row = session.execute(
+            select(_RUNS.c.lease_until, _RUNS.c.next_due_at).where(_RUNS.c.name == name)
+        ).one_or_none()
+    if row is None:
+        return False
+    lease, due = aware(row.lease_until), aware(row.next_due_at)
+    return (lease is None or lease < now) and (due is None or due <= now)
 
 
 def renew(db: Database, name: str, owner: str, lease: timedelta) -> bool:

@@ -4,7 +4,7 @@ front ends add their own consumers (the Slack renderer) with `Registry.add`."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -49,6 +49,12 @@ class Registry:
 
     def __iter__(self) -> Iterator[Job]:
         return iter(sorted(self.jobs.values(), key=lambda j: j.name))
+
+    def run_more_often(self, name: str, every: timedelta) -> None:
+        """Run `name` at least every `every` (a setting asks for finer steps than its default)."""
+        job = self.jobs[name]
+        if every < job.every:
+            self.jobs[name] = replace(job, every=every)
 
     def copy(self) -> Registry:
         return Registry(dict(self.jobs))

@@ -11,6 +11,7 @@ then `not_confirmed`.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,8 @@ FINAL_STATES = frozenset(
 STATUS_COLUMN = 40
 #: The most messages one query_sms_mt_details returns.
 LASTX_MAX = 20
+#: The most seconds one run of a portal-querying job spends (its lease is 120 s).
+RUN_SECONDS = 60.0
 
 
 def rank(status: str | None) -> int:
@@ -243,7 +246,10 @@ def poll_delivery(ctx: JobContext) -> str:
     )
     schedule = settings.poll_schedule
     by_sim: dict[str, int] = defaultdict(int)
+    stop_at = time.monotonic() + RUN_SECONDS
     for iccid in due_sims(runtime.db, now, force=ctx.force):
+        if time.monotonic() > stop_at:
+            break  # the rest next run: a run stays well inside its lease
         report.sims += 1
         try:
             by_sim[iccid] = poll_sim(runtime.db, runtime.portal, iccid, schedule)

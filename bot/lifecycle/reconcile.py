@@ -10,6 +10,7 @@ Each change is conditional (`unknown` → …) and audited with the evidence.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.jobs.registry import JobContext, job
-from bot.lifecycle.delivery import LASTX_MAX, apply_log_entry, portal_time
+from bot.lifecycle.delivery import LASTX_MAX, RUN_SECONDS, apply_log_entry, portal_time
 from bot.portal.client import PortalError
 from bot.portal.protocol import SmsLogEntry
 from bot.store import audit
@@ -116,7 +117,10 @@ def reconcile_unknown(ctx: JobContext) -> str:
     for req, past_grace in unknown:
         by_sim[req.iccid].append((req, bool(past_grace)))
     accepted = absent = errors = 0
+    stop_at = time.monotonic() + RUN_SECONDS
     for iccid, requests in by_sim.items():
+        if time.monotonic() > stop_at:
+            break  # the rest next run: a run stays well inside its lease
         try:
             log = runtime.portal.query_sms_mt_details(iccid, lastx=LASTX_MAX)
         except PortalError:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -36,8 +37,9 @@ from bot.store.requests import attach_approval_message, attach_thread
 log = logging.getLogger(__name__)
 
 CONSUMER = "slack"
-#: Events handled per run (the job runs again at once when woken).
+#: Events handled per run, and the most seconds one run spends (the job runs again soon).
 BATCH = 200
+RUN_SECONDS = 30.0
 
 
 def thread_of(req: SmsRequest) -> Thread | None:
@@ -118,7 +120,14 @@ class SlackRenderer:
         start = events.position(self.db, CONSUMER)
         batch = events.after(self.db, start, BATCH)
         failed = 0
+        # Well inside the job's lease (runner.LEASE): a run that outlived its lease could be
+        # joined by another replica's, and the same event shown twice.
+        stop_at = time.monotonic() + RUN_SECONDS
+        done = 0
         for event in batch:
+            if time.monotonic() > stop_at:
+                break
+            done += 1
             try:
                 self.handle(event)
             except Exception:
@@ -127,8 +136,8 @@ class SlackRenderer:
                 failed += 1
                 log.exception("rendering audit #%s (%s) failed", event.seq, event.event)
             events.advance(self.db, CONSUMER, event.seq)
-        last = batch[-1].seq if batch else start
-        return f"{len(batch)} event(s) rendered up to #{last}, {failed} failed"
+        last = batch[done - 1].seq if done else start
+        return f"{done} event(s) rendered up to #{last}, {failed} failed"
 
     def job(self) -> Job:
         return Job(
