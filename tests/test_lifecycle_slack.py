@@ -232,3 +232,35 @@ def test_status_merges_the_portal_log_with_approvals_audit_and_device_replies(  
     assert "approved by <@UADMIN>" in slack_text and "· audit #" in slack_text
     assert "· request #1" in slack_text and "*Device replies*" in slack_text
     assert "battery 12%" in slack_text
+
+
+def test_unknown_outcomes_reconciled_both_ways_are_told_in_the_thread(db_url: str) -> None:
+    with running_bot(
+        db_url, SMSBOT_PORTAL_DEADLINE="1", SMSBOT_RECONCILE_GRACE_MINUTES="0.001"
+    ) as bot:
+        assert bot.runtime.sandbox is not None
+        portal = bot.runtime.sandbox.portal
+        bot.grant(SENDER)
+        # The first reaches the portal, whose answer comes after the bot stopped waiting.
+        portal.set_fault("none", latency=2.0)
+        bot.submit(bot.open_modal(), values(text="late answer"))
+        bot.slack.wait_for("chat.postMessage", lambda c: "Outcome unknown" in c.args["text"])
+        wait_until(lambda: portal.state.log.count(MANX) == 1, what="logged by the portal")
+        # The second never gets processed.
+        portal.hang_seconds = 2.0
+        portal.set_fault("timeout")
+        bot.submit(bot.open_modal(), values(text="lost"))
+        bot.slack.wait_for(
+            "chat.postMessage", lambda c: "Outcome unknown" in c.args["text"], count=2
+        )
+        portal.set_fault("none")
+        assert "1 found (accepted), 1 not_sent" in run_job(bot.runtime, "reconcile_unknown").summary
+        found = bot.slack.wait_for("chat.postMessage", lambda c: ":mag:" in c.args["text"])[0]
+        assert "*accepted*" in found.args["text"] and "thread_ts" in found.args
+        lost = bot.slack.wait_for(
+            "chat.postMessage", lambda c: "not in the portal's SMS log" in c.args["text"]
+        )[0]
+        assert any(b.get("block_id") == "retry" for b in lost.args["blocks"])
+        with bot.runtime.db.read() as session:
+            states = [r.state for r in session.query(SmsRequest).order_by(SmsRequest.id)]
+        assert states == ["accepted", "not_sent"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -294,6 +296,31 @@ def test_two_processes_twenty_clicks_one_send(
     ):
         assert sum(shown in t for t in texts) == 1, (shown, texts)
     assert len(texts) == 5
+    # A worker beside them (the live portal, this Slack) renders nothing again and sends nothing.
+    worker = subprocess.run(
+        [sys.executable, "-m", "bot", "worker", "--once"],
+        env={
+            **os.environ,
+            "DATABASE_URL": db_url,
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_API_URL": slack.url,
+            "SMSBOT_PORTAL": "live",
+            "M2M_API_URL": portal.url,
+            "M2M_API_ID": SANDBOX_CREDENTIALS.api_id,
+            "M2M_USERNAME": SANDBOX_CREDENTIALS.username,
+            "M2M_PASSWORD": SANDBOX_CREDENTIALS.password,
+            "SMSBOT_RECEIPT_PASSPHRASE": "receipt-pass",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert worker.returncode == 0, worker.stderr
+    assert (
+        "slack_render: ok: 0 event(s)" in worker.stdout or "slack_render: not run" in worker.stdout
+    )
+    assert len(slack.calls("chat.postMessage")) == 5
+    assert len(portal.portal.requests_for("send_sms")) == 1
     db.dispose()
 
 
