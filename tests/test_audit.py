@@ -161,3 +161,23 @@ def test_export_csv_and_jsonl_carry_the_hashes(database: Database) -> None:
         assert line["prev_hash"] == prev
         assert audit.row_hash(line) == line["hash"]
         prev = line["hash"]
+
+
+def test_verify_in_a_snapshot_is_not_fooled_by_sends_landing_meanwhile(db_url: str) -> None:
+    """A send that commits after verify read the head (or halfway through the rows) is not
+    tampering: verify sees one state of the log, and the writer is not held up."""
+    reader = Database(db_url)
+    writer = Database(db_url, busy_seconds=2.0)  # a blocked writer would fail fast
+    try:
+        _fill(writer, 20)
+        with reader.snapshot() as session:
+            session.get(audit.AuditHead, audit.HEAD_ID)  # the snapshot starts here
+            _fill(writer, 3)  # committed while the check runs, not blocked by it
+            result = audit.verify(session, batch=5)
+        assert result.ok, result.problem
+        assert result.rows == 20
+        with reader.snapshot() as session:
+            assert audit.verify(session).rows == 23
+    finally:
+        reader.dispose()
+        writer.dispose()

@@ -38,7 +38,7 @@ def audit_list(iccid: str | None, since: str | None, limit: int) -> None:
             raise Fail(f"--since: `{since}` is not an ISO date/time", EXIT_USAGE) from None
         if since_at.tzinfo is None:
             since_at = since_at.replace(tzinfo=UTC)
-    with _database() as database, database.read() as session:
+    with _database() as database, database.snapshot() as session:
         rows = audit.query(session, iccid=iccid, since=since_at, limit=limit, newest_first=True)
         for row in reversed(rows):
             say(audit.to_text(row))
@@ -49,7 +49,7 @@ def audit_list(iccid: str | None, since: str | None, limit: int) -> None:
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def audit_export(fmt: str, output: Path | None) -> None:
     """Write the whole log (with hashes) to stdout or a file."""
-    with _database() as database, database.read() as session:
+    with _database() as database, database.snapshot() as session:
         if output is None:
             audit.export(session, sys.stdout, fmt)
             return
@@ -61,7 +61,7 @@ def audit_export(fmt: str, output: Path | None) -> None:
 @audit_group.command("verify")
 def audit_verify() -> None:
     """Check the hash chain; exit 1 naming the first bad row."""
-    with _database() as database, database.read() as session:
+    with _database() as database, database.snapshot() as session:
         result = audit.verify(session)
     if not result.ok:
         raise Fail(f"audit log BROKEN at row {result.bad_seq}: {result.problem}")

@@ -66,6 +66,7 @@ class Database:
             self.engine.execution_options(**{READONLY: True}), expire_on_commit=False
         )
         self._bounded: dict[int, sessionmaker[Session]] = {}
+        self._snapshots: sessionmaker[Session] | None = None
         #: Called after a transaction that appended audit rows commits (the job runner's wake:
         #: a recorded request is sent and an event rendered at once, not on the next tick).
         self.after_audit: list[Callable[[], None]] = []
@@ -89,6 +90,23 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Session]:
         with self._readers() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """A read-only transaction that sees one consistent state of the database throughout
+        (audit verify, list, export): REPEATABLE READ on PostgreSQL, a deferred transaction in
+        WAL mode on SQLite. Neither blocks writers nor waits for them."""
+        if not self.is_postgresql:
+            with self.read() as session:
+                yield session
+            return
+        if self._snapshots is None:
+            bind = self.engine.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+            self._snapshots = sessionmaker(bind, expire_on_commit=False)
+        with self._snapshots() as session, session.begin():
             yield session
 
     def _bounded_factory(self, wait_seconds: float) -> sessionmaker[Session]:
