@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -55,6 +56,7 @@ class JobRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._rows_ready = False
+        self._next_tick = 0.0
 
     # ---- one run ---------------------------------------------------------------------------
     def run(self, job: Job, *, force: bool = False) -> RunResult:
@@ -107,12 +109,19 @@ class JobRunner:
         while not self._stop.is_set():
             woken = self._wake.is_set()
             self._wake.clear()
+            now = time.monotonic()
+            on_schedule = now >= self._next_tick
+            if on_schedule:
+                self._next_tick = now + TICK_SECONDS
             for job in self.registry:
                 if self._stop.is_set():
                     return
+                # Woken: the wakeable jobs run now, due or not (their claims still hold); the
+                # others are looked at on the schedule's tick only.
+                if not (on_schedule or (woken and job.wakeable)):
+                    continue
                 try:
-                    # Woken: the wakeable jobs run now, due or not (their claims still hold).
                     self.run(job, force=woken and job.wakeable)
                 except Exception:
                     log.exception("job loop: %s", job.name)
-            self._wake.wait(TICK_SECONDS)
+            self._wake.wait(max(0.0, self._next_tick - time.monotonic()))

@@ -128,6 +128,8 @@ class SlackRenderer:
             if time.monotonic() > stop_at:
                 break
             done += 1
+            if not self.shows(event):
+                continue  # nothing to show: the cursor passes it with the next one
             try:
                 self.handle(event)
             except Exception:
@@ -137,6 +139,8 @@ class SlackRenderer:
                 log.exception("rendering audit #%s (%s) failed", event.seq, event.event)
             events.advance(self.db, CONSUMER, event.seq)
         last = batch[done - 1].seq if done else start
+        if last > start:
+            events.advance(self.db, CONSUMER, last)
         return f"{done} event(s) rendered up to #{last}, {failed} failed"
 
     def job(self) -> Job:
@@ -147,6 +151,11 @@ class SlackRenderer:
             "show each audit event once in Slack (request threads, approval messages)",
             wakeable=True,
         )
+
+    def shows(self, event: AuditEvent) -> bool:
+        """Whether this event can change anything in Slack (most refusals and `sending` do
+        not: they were answered where they were asked)."""
+        return event.event in self._handlers and event.request_id is not None
 
     def handle(self, event: AuditEvent) -> None:
         handler = self._handlers.get(event.event)
