@@ -105,11 +105,19 @@ def start_embedded_sandbox(db: Database, deliver_after: float = 5.0) -> SandboxS
     return SandboxServer(portal).start()
 
 
-def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
+def build_runtime(
+    settings: Settings, *, migrate: bool = True, upgrade_behind: bool = True
+) -> Runtime:
+    """`upgrade_behind=False`: a schema an older smsbot migrated is refused (SchemaBehind)
+    instead of upgraded — the CLI's everyday commands; `serve` and `worker` upgrade."""
     log.info("database: %s", where(settings.DATABASE_URL))
     db = Database(settings.DATABASE_URL, busy_seconds=settings.SMSBOT_SQLITE_BUSY_SECONDS)
     if migrate:
-        ensure_schema(db.engine)
+        try:
+            ensure_schema(db.engine, upgrade_behind=upgrade_behind)
+        except BaseException:
+            db.dispose()
+            raise
     sandbox: SandboxServer | None = None
     if settings.portal_mode == "sandbox":
         sandbox = start_embedded_sandbox(db, settings.SMSBOT_SANDBOX_DELIVER_SECONDS)

@@ -15,7 +15,7 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.runtime import Runtime, build_runtime
 from bot.store.db import Database
 from bot.store.errors import where as where_database
-from bot.store.migrate import ensure_schema
+from bot.store.migrate import SchemaBehind, ensure_schema
 from bot.store.safe_text import for_terminal
 
 #: Exit statuses of `smsbot send` (README): 0 only when the portal accepted the message.
@@ -49,21 +49,29 @@ def _say_database(url: str) -> None:
 
 
 @contextmanager
-def _database() -> Iterator[Database]:
-    """The database alone, migrated (commands that need no portal)."""
+def _database(*, upgrade_behind: bool = False) -> Iterator[Database]:
+    """The database alone (commands that need no portal). A new database is created; one an
+    older smsbot migrated is refused with what to run, unless `upgrade_behind`."""
     url = _settings().DATABASE_URL
     _say_database(url)
     db = Database(url, busy_seconds=_settings().SMSBOT_SQLITE_BUSY_SECONDS)
     try:
-        ensure_schema(db.engine)
+        try:
+            ensure_schema(db.engine, upgrade_behind=upgrade_behind)
+        except SchemaBehind as exc:
+            raise Fail(str(exc), EXIT_USAGE) from None
         yield db
     finally:
         db.dispose()
 
 
 @contextmanager
-def _runtime() -> Iterator[Runtime]:
-    runtime = build_runtime(_settings())  # logs the database it opens (--verbose)
+def _runtime(*, upgrade_behind: bool = False) -> Iterator[Runtime]:
+    try:
+        # logs the database it opens (--verbose)
+        runtime = build_runtime(_settings(), upgrade_behind=upgrade_behind)
+    except SchemaBehind as exc:
+        raise Fail(str(exc), EXIT_USAGE) from None
     try:
         yield runtime
     finally:

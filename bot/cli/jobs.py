@@ -55,7 +55,7 @@ def worker(once: bool) -> None:
     """Run the background jobs: sending and recovering requests, expiring approvals, settling
     and reconciling unknown outcomes, polling delivery, and (with SLACK_BOT_TOKEN) rendering
     events in Slack. Stops on SIGTERM/SIGINT."""
-    with _runtime() as runtime:
+    with _runtime(upgrade_behind=True) as runtime:
         add_slack_renderer(runtime)
         if once:
             results = runtime.jobs.run_all(force=True)

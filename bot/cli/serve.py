@@ -30,7 +30,7 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration (safe to repeat)."""
-    with _database() as database:
+    with _database(upgrade_behind=True) as database:
         say(f"database at head: {database.url.render_as_string(hide_password=True)}")
 
 
