@@ -85,6 +85,11 @@ class SlackDeps:
         future.add_done_callback(self.pending.discard)
         return future
 
+    def settle(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for the work handed over so far (nothing is shut down)."""
+        _, not_done = wait(set(self.pending), timeout=max(0.0, timeout))
+        return not not_done
+
     def drain(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for the work handed over; True when all of it finished.
         Nothing new is started afterwards."""

@@ -43,7 +43,10 @@ class Bot:
             create_grant(session, subject=subject, scope=scope, role=role, actor="UADMIN", **kw)
 
     def events(self) -> list[str]:
-        with self.runtime.db.session() as session:
+        """The audit events so far (grants aside), once the work the bot handed over after its
+        acks — such as recording a refused form — is done."""
+        assert self.deps.settle(20), "the bot's work after the ack did not finish"
+        with self.runtime.db.read() as session:
             return [r.event for r in audit.query(session) if not r.event.startswith("grant_")]
 
     def open_modal(
