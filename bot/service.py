@@ -40,10 +40,10 @@ from bot.sms.message import CheckedMessage, SimInfo, check_draft, normalize_icci
 from bot.sms.problems import Problem
 from bot.sms.uid import generate_sms_uid
 from bot.store import audit
-from bot.store.db import Database
+from bot.store.db import Database, retry_on_disconnect
 from bot.store.grants import AccessDecision, check_access
-from bot.store.inventory import get_group, get_sim
-from bot.store.models import SmsRequest
+from bot.store.inventory import get_sim, get_sim_and_group
+from bot.store.models import SimGroup, SmsRequest
 from bot.store.requests import transition
 from bot.submit_checks import (
     confirmed,
@@ -113,7 +113,7 @@ class SendService:
         then call `deliver`. `wait_seconds` bounds the wait for SQLite's write lock (a Slack ack
         must come within 3 s): past it the answer is `busy` and nothing is recorded or sent."""
         try:
-            result = self._submit(cmd, claim, wait_seconds)
+            result = retry_on_disconnect(lambda: self._submit(cmd, claim, wait_seconds))
         except OperationalError as exc:
             if "locked" not in str(exc.orig).lower():
                 raise
@@ -124,8 +124,9 @@ class SendService:
             )
         except IntegrityError:
             # Lost a race between check and insert: the same idempotency key, or the same
-            # user-given sms_uid, was recorded by a concurrent call.
-            result = self._after_race(cmd)
+            # user-given sms_uid, was recorded by a concurrent call — or a generated sms_uid
+            # collided, and a second draw is as good as the first.
+            result = self._after_race(cmd, claim, wait_seconds)
         metrics.SUBMISSIONS.labels(result.status, cmd.source).inc()
         return result
 
@@ -147,7 +148,7 @@ class SendService:
                 if repeated is not None:
                     return repeated
             iccid = normalize_iccid_only(cmd.draft.iccid)
-            sim = get_sim(session, iccid)
+            sim, group = get_sim_and_group(session, iccid)
             checked = check_draft(cmd.draft, sim)
 
             def refuse(status: SubmitStatus, event: str, summary: str, **extra: Any) -> Submission:
@@ -210,7 +211,7 @@ class SendService:
                     audit_seq=row.seq,
                     reason="the SMS uid was already used",
                 )
-            return self._record(session, cmd, checked, sim, access, claim)
+            return self._record(session, cmd, checked, sim, group, access, claim)
 
     def _record(
         self,
@@ -218,10 +219,10 @@ class SendService:
         cmd: SendCommand,
         checked: CheckedMessage,
         sim: SimInfo | None,
+        group: SimGroup | None,
         access: AccessDecision,
         claim: bool,
     ) -> Submission:
-        group = get_group(session, sim.group_name if sim else None)
         group_requires = bool(group and group.approval_required)
         needs_approval = access.approval_required or group_requires
         approval_channel = (group.approval_channel if group else None) or self.approval_channel
@@ -317,7 +318,14 @@ class SendService:
             status, checked.problems, checked, sim, request=req, audit_seq=row.seq, claimed=claimed
         )
 
-    def _after_race(self, cmd: SendCommand) -> Submission:
+    def _after_race(self, cmd: SendCommand, claim: bool, wait_seconds: float | None) -> Submission:
+        if not cmd.draft.sms_uid:
+            with self.db.read() as session:
+                keyed = self._by_key(session, cmd.idempotency_key or "")
+            if keyed is None:
+                # Not the key: the generated uid collided. Once more (a second collision is
+                # beyond any real chance; it would surface as an error, never a duplicate).
+                return self._submit(cmd, claim, wait_seconds)
         with self.db.session() as session:
             if cmd.idempotency_key:
                 repeated = self._repeated_key(session, cmd)
@@ -385,11 +393,11 @@ class SendService:
         found = session.execute(select(SmsRequest.id).where(SmsRequest.sms_uid == uid)).first()
         return found is not None
 
-    def _fresh_uid(self, session: Session) -> str:
-        while True:
-            uid = generate_sms_uid()
-            if not self._uid_taken(session, uid):
-                return uid
+    @staticmethod
+    def _fresh_uid(session: Session) -> str:
+        """A new random sms_uid (62^12 values): the unique index decides the astronomically rare
+        collision (`submit` then tries again once), not a lookup on every send."""
+        return generate_sms_uid()
 
     def _audit_sending(self, session: Session, req: SmsRequest, actor: str) -> None:
         audit.append(
@@ -520,31 +528,39 @@ class SendService:
         }
         if outcome.status == "accepted":
             values["next_poll_at"] = values["completed_at"] + self.first_poll
-        with self.db.session() as session:
-            if not transition(session, req.id, ("sending",), **values):
-                return self._late_outcome(session, req, outcome, actor)
-            row = audit.append(
-                session,
-                _OUTCOME_EVENTS[outcome.status],
-                actor,
-                request_id=req.id,
-                iccid=req.iccid,
-                details={
-                    "sms_uid": req.sms_uid,
-                    "outcome": outcome.status,
-                    "category": outcome.category,
-                    "reason": outcome.reason,
-                    "http_status": outcome.http_status,
-                    "attempts": outcome.attempts,
-                    "reached_portal": outcome.reached_portal,
-                    "portal_ms": round(outcome.elapsed_ms, 1),
-                    "sandbox": outcome.sandbox,
-                },
-            )
+
+        def record() -> Execution | int:
+            with self.db.session() as session:
+                if not transition(session, req.id, ("sending",), **values):
+                    return self._late_outcome(session, req, outcome, actor)
+                row = audit.append(
+                    session,
+                    _OUTCOME_EVENTS[outcome.status],
+                    actor,
+                    request_id=req.id,
+                    iccid=req.iccid,
+                    details={
+                        "sms_uid": req.sms_uid,
+                        "outcome": outcome.status,
+                        "category": outcome.category,
+                        "reason": outcome.reason,
+                        "http_status": outcome.http_status,
+                        "attempts": outcome.attempts,
+                        "reached_portal": outcome.reached_portal,
+                        "portal_ms": round(outcome.elapsed_ms, 1),
+                        "sandbox": outcome.sandbox,
+                    },
+                )
+            return row.seq
+
+        # The answer is recorded even if the database connection died during the POST.
+        recorded = retry_on_disconnect(record)
+        if isinstance(recorded, Execution):
+            return recorded
         # The row now holds exactly these values: mirror them instead of reading it back.
         for name, value in values.items():
             setattr(req, name, value)
-        return Execution(req, outcome, row.seq, True)
+        return Execution(req, outcome, recorded, True)
 
     def _late_outcome(
         self, session: Session, req: SmsRequest, outcome: SendOutcome, actor: str

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import NoSuchModuleError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store.urls import normalize_database_url
+
+T = TypeVar("T")
 
 #: Execution options our SQLite `begin` hook reads (ignored on PostgreSQL).
 READONLY = "smsbot_readonly"
@@ -48,10 +51,46 @@ def make_engine(url: str, busy_seconds: float = 30.0, **kwargs: Any) -> Engine:
 
         return engine
     try:
-        return create_engine(url, pool_pre_ping=True, **kwargs)
+        engine = create_engine(url, **kwargs)
     except ImportError as exc:
         # `postgresql+psycopg2://` without psycopg2: name the driver, not a traceback.
         raise NoSuchModuleError(f"the driver {exc.name!r} is not installed") from None
+    _ping_when_idle(engine)
+    return engine
+
+
+#: A pooled connection unused this long is pinged before use (servers and proxies drop idle
+#: connections); a busy bot pays no ping per transaction, unlike `pool_pre_ping`.
+IDLE_PING_SECONDS = 30.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi: Any, record: Any) -> None:
+        record.info["smsbot_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("smsbot_idle_since")
+        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi)
+        except Exception:
+            # The pool drops this connection and checks out another (a fresh one).
+            raise DisconnectionError("idle connection found dead") from None
+
+
+def retry_on_disconnect(fn: Callable[[], T]) -> T:
+    """Run a transaction, and once more if the connection turned out to be dead before it could
+    commit (the database restarted, a proxy dropped it): what failed rolled back, so doing it
+    again does nothing twice. Any other error, or a second failure, is raised."""
+    try:
+        return fn()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    return fn()
 
 
 class Database:

@@ -6,7 +6,7 @@ import csv
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from bot.sms.iccid import check_iccid
@@ -28,6 +28,24 @@ def get_sim(session: Session, iccid: str) -> SimInfo | None:
     if sim is None:
         return None
     return SimInfo(sim.iccid, sim.label, sim.sim_type, sim.group_name, sim.active)
+
+
+def get_sim_and_group(session: Session, iccid: str) -> tuple[SimInfo | None, SimGroup | None]:
+    """The SIM and its group's approval policy in one round trip (the send path needs both)."""
+    if not (iccid.isascii() and iccid.isdigit() and len(iccid) <= 22):
+        return None, None
+    row = session.execute(_SIM_AND_GROUP, {"iccid": iccid}).one_or_none()
+    if row is None:
+        return None, None
+    sim, group = row
+    return SimInfo(sim.iccid, sim.label, sim.sim_type, sim.group_name, sim.active), group
+
+
+_SIM_AND_GROUP = (
+    select(Sim, SimGroup)
+    .outerjoin(SimGroup, Sim.group_name == SimGroup.name)
+    .where(Sim.iccid == bindparam("iccid"))
+)
 
 
 def get_group(session: Session, name: str | None) -> SimGroup | None:
