@@ -19,9 +19,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.store.db import Database  # noqa: E402
-from bot.store.migrate import upgrade  # noqa: E402
-from tests.support.bot import running_bot, values  # noqa: E402
+from bot.store.db import Database
+from bot.store.migrate import upgrade
+from tests.support.bot import running_bot, values
 
 
 def main() -> None:
