@@ -25,6 +25,7 @@ SECRET_FILE_VARIABLES = (
     "SLACK_SIGNING_SECRET",
     "SLACK_APP_TOKEN",
     "SMSBOT_RECEIPT_PASSPHRASE",
+    "SMSBOT_AUDIT_KEY",
 )
 
 DEFAULT_PORTAL_URL = "https://api.m2miportal.com"
@@ -63,6 +64,8 @@ class Settings(BaseSettings):
     SMSBOT_ADMINS: str = ""
     SMSBOT_APPROVAL_CHANNEL: str | None = None
     SMSBOT_RECEIPT_PASSPHRASE: SecretStr | None = None
+    #: Signs audit checkpoints; kept out of the database (a file via SMSBOT_AUDIT_KEY_FILE).
+    SMSBOT_AUDIT_KEY: SecretStr | None = None
     SMSBOT_RECEIPTS: Literal["on", "off"] = "on"
     SMSBOT_APPROVAL_TTL_MINUTES: int = Field(default=60, ge=1, le=7 * 24 * 60)
     SMSBOT_PORTAL_CONNECT_TIMEOUT: float = Field(default=5.0, gt=0, le=120)
@@ -110,6 +113,13 @@ class Settings(BaseSettings):
     @classmethod
     def _database_url(cls, value: str) -> str:
         return normalize_database_url(value)
+
+    @field_validator("SMSBOT_AUDIT_KEY")
+    @classmethod
+    def _audit_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode("utf-8")) < 32:
+            raise ValueError("must be at least 32 bytes (e.g. `openssl rand -hex 32`)")
+        return value
 
     @field_validator("SMSBOT_POLL_SCHEDULE")
     @classmethod

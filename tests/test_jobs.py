@@ -81,13 +81,14 @@ def test_a_failing_job_is_recorded_and_the_next_one_still_runs(database: Databas
 def test_core_jobs_are_declared_beside_their_domain() -> None:
     jobs = core_jobs()
     assert {j.name for j in jobs} == {
+        "audit_checkpoint",
         "dispatch",
         "expire_approvals",
         "poll_delivery",
         "reconcile_unknown",
         "settle_stale_sends",
     }
-    assert all(j.run.__module__.startswith("bot.lifecycle.") for j in jobs)
+    assert all(j.run.__module__.startswith(("bot.lifecycle.", "bot.audit_anchor")) for j in jobs)
 
 
 def test_jobs_cli_lists_and_runs(smsbot) -> None:  # type: ignore[no-untyped-def]
@@ -99,7 +100,9 @@ def test_jobs_cli_lists_and_runs(smsbot) -> None:  # type: ignore[no-untyped-def
     listed = smsbot("jobs", "list")
     assert "(ok): 0 expired; runs: 1" in listed.out
     unknown = smsbot("jobs", "run", "nope")
-    assert unknown.code == 2 and "no job 'nope'; the jobs are: dispatch" in unknown.err
+    assert unknown.code == 2 and "no job 'nope'; the jobs are: audit_checkpoint, dispatch" in (
+        unknown.err
+    )
     assert "Traceback" not in unknown.err
 
 
@@ -108,6 +111,7 @@ def test_worker_once_runs_every_job(smsbot) -> None:  # type: ignore[no-untyped-
     assert once.code == 0, once.err
     names = [line.split(":")[0] for line in once.out.splitlines()]
     assert names == [
+        "audit_checkpoint",
         "dispatch",
         "expire_approvals",
         "poll_delivery",

@@ -12,10 +12,12 @@ from bot.cli.common import (
     EXIT_USAGE,
     Fail,
     _database,
+    _settings,
     cli,
     say,
 )
-from bot.store import audit
+from bot.config import secret_value
+from bot.store import audit, checkpoints
 
 
 # ---- audit -----------------------------------------------------------------------------------
@@ -60,9 +62,43 @@ def audit_export(fmt: str, output: Path | None) -> None:
 
 @audit_group.command("verify")
 def audit_verify() -> None:
-    """Check the hash chain; exit 1 naming the first bad row."""
+    """Check the hash chain, then every checkpoint; exit 1 naming the first bad row or the first
+    checkpoint that no longer matches."""
+    key = secret_value(_settings().SMSBOT_AUDIT_KEY)
     with _database() as database, database.snapshot() as session:
         result = audit.verify(session)
+        anchored = checkpoints.check(session, key.encode("utf-8") if key else None)
     if not result.ok:
         raise Fail(f"audit log BROKEN at row {result.bad_seq}: {result.problem}")
+    if not anchored.ok:
+        raise Fail(f"audit log REWRITTEN: {anchored.problem}")
     say(f"audit log intact: {result.rows} rows")
+    if anchored.last is not None:
+        signed = "" if anchored.signed else " (signatures NOT checked: SMSBOT_AUDIT_KEY is unset)"
+        say(
+            f"{anchored.checked} checkpoint(s) match, the last at row {anchored.last.seq} "
+            f"({anchored.last.taken_at}){signed}"
+        )
+    else:
+        say("no checkpoints yet: `smsbot audit checkpoint` anchors the chain")
+
+
+@audit_group.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the chain's head with SMSBOT_AUDIT_KEY (also done hourly by the jobs)."""
+    key = secret_value(_settings().SMSBOT_AUDIT_KEY)
+    if not key:
+        raise Fail(
+            "SMSBOT_AUDIT_KEY: required to sign a checkpoint (at least 32 bytes; keep it out of "
+            "the database, e.g. SMSBOT_AUDIT_KEY_FILE)",
+            EXIT_USAGE,
+        )
+    with _database() as database, database.session() as session:
+        taken = checkpoints.take(session, key.encode("utf-8"))
+        line = (
+            f"checkpoint #{taken.id}: row {taken.seq} hash {taken.hash} at {taken.taken_at}, "
+            f"key {taken.key_id}"
+            if taken is not None
+            else "nothing new since the last checkpoint"
+        )
+    say(line)

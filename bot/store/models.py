@@ -251,3 +251,19 @@ class SandboxSmsLog(Base):
     origin: Mapped[str] = mapped_column(String(16))
     sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     receipt_pushed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class AuditCheckpoint(Base):
+    """The audit chain's head at a moment, signed (HMAC-SHA256) with SMSBOT_AUDIT_KEY, which the
+    database never holds: whoever can write the database can recompute every hash of a rewritten
+    log, but not a checkpoint's signature. Kept apart from the audit tables."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    taken_at: Mapped[str] = mapped_column(String(32))
+    #: Which key signed it (a digest of the key, never the key).
+    key_id: Mapped[str] = mapped_column(String(16))
+    mac: Mapped[str] = mapped_column(String(64))
