@@ -97,6 +97,7 @@ class SmsRequest(Base):
         ),
         Index("ix_sms_requests_iccid_created", "iccid", "created_at"),
         Index("ix_sms_requests_state_next_poll", "state", "next_poll_at"),
+        Index("ix_sms_requests_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -104,6 +105,8 @@ class SmsRequest(Base):
     sms_uid: Mapped[str] = mapped_column(String(12), unique=True)
     iccid: Mapped[str] = mapped_column(String(22))
     message_text: Mapped[str] = mapped_column(Text)
+    #: A binary payload as hex (what reviewers read; message_text holds the base64 sent).
+    payload_hex: Mapped[str | None] = mapped_column(Text)
     data_coding: Mapped[str] = mapped_column(String(16))
     origin: Mapped[str | None] = mapped_column(String(15))
     sim_type: Mapped[str | None] = mapped_column(String(64))
