@@ -7,6 +7,7 @@ variable; the offending value itself is never echoed, because it may be a secret
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -90,6 +91,9 @@ class Settings(BaseSettings):
     SMSBOT_SANDBOX_RECEIPTS: Literal["on", "off"] = "off"
     #: `off`: `smsbot serve` runs no background jobs (they run in `smsbot worker` processes).
     SMSBOT_SERVE_JOBS: Literal["on", "off"] = "on"
+    #: Guard rails (bot.rate_limits): requests per user and per SIM in a sliding window.
+    SMSBOT_RATE_USER: str = "20/h"
+    SMSBOT_RATE_SIM: str = "5/10m"
 
     @model_validator(mode="before")
     @classmethod
@@ -119,6 +123,12 @@ class Settings(BaseSettings):
     def _audit_key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value().encode("utf-8")) < 32:
             raise ValueError("must be at least 32 bytes (e.g. `openssl rand -hex 32`)")
+        return value
+
+    @field_validator("SMSBOT_RATE_USER", "SMSBOT_RATE_SIM")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        parse_rate(value)
         return value
 
     @field_validator("SMSBOT_POLL_SCHEDULE")
@@ -205,6 +215,14 @@ class Settings(BaseSettings):
         return parse_schedule(self.SMSBOT_POLL_SCHEDULE)
 
     @property
+    def rate_user(self) -> Rate | None:
+        return parse_rate(self.SMSBOT_RATE_USER)
+
+    @property
+    def rate_sim(self) -> Rate | None:
+        return parse_rate(self.SMSBOT_RATE_SIM)
+
+    @property
     def queue_caps(self) -> dict[str, int]:
         return parse_caps(self.SMSBOT_QUEUE_CAPS)
 
@@ -245,6 +263,41 @@ def parse_caps(value: str) -> dict[str, int]:
             raise ValueError("must be TYPE=N pairs separated by ';', e.g. Multinet KPN C=60")
         caps[" ".join(name.split()).casefold()] = int(number)
     return caps
+
+
+_RATE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class Rate:
+    limit: int
+    window: timedelta
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_rate(text: str) -> Rate | None:
+    """`20/h`, `5/10m`, `100/d`; `off` → None. ValueError says what is accepted."""
+    value = text.strip().lower()
+    if value in ("off", "none", ""):
+        return None
+    count, sep, per = value.partition("/")
+    unit = per[-1:]
+    amount = per[:-1] or "1"
+    if (
+        not sep
+        or not count.isascii()
+        or not count.isdigit()
+        or int(count) == 0
+        or unit not in _RATE_UNITS
+        or not amount.isascii()
+        or not amount.isdigit()
+        or int(amount) == 0
+    ):
+        raise ValueError("must be N/UNIT such as 20/h, 5/10m, 100/d (or off)")
+    return Rate(int(count), timedelta(seconds=int(amount) * _RATE_UNITS[unit]), value)
 
 
 def secret_value(value: SecretStr | None) -> str | None:

@@ -151,6 +151,8 @@ def build_runtime(
         approval_channel=settings.SMSBOT_APPROVAL_CHANNEL,
         approval_ttl=timedelta(minutes=settings.SMSBOT_APPROVAL_TTL_MINUTES),
         queue_caps=settings.queue_caps,
+        rate_user=settings.rate_user,
+        rate_sim=settings.rate_sim,
         first_poll=settings.poll_schedule[0],
     )
     return Runtime(settings, db, portal, service, Approvals(service), sandbox)

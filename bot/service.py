@@ -19,8 +19,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from bot import metrics
+from bot import metrics, rate_limits
 from bot.authz import GroupDirectory, Principal
+from bot.config import Rate
 from bot.lifecycle import queue_guard, settle
 from bot.lifecycle.retry import retry_request
 from bot.portal.client import PortalClient
@@ -93,6 +94,8 @@ class SendService:
         approval_ttl: timedelta = timedelta(minutes=60),
         queue_caps: dict[str, int] | None = None,
         first_poll: timedelta = timedelta(minutes=1),
+        rate_user: Rate | None = None,
+        rate_sim: Rate | None = None,
     ) -> None:
         self.db = db
         self.portal = portal
@@ -104,6 +107,9 @@ class SendService:
         self.queue_caps = {"multinet kpn c": 60} if queue_caps is None else queue_caps
         #: When an accepted message's delivery is first asked (the poll_delivery job).
         self.first_poll = first_poll
+        #: Guard rails per user and per SIM (None: no limit).
+        self.rate_user = rate_user
+        self.rate_sim = rate_sim
         #: Who is in which user group, asked again at decision and send time (the Slack front
         #: end sets it; None in a process without Slack).
         self.directory: GroupDirectory | None = None
@@ -203,6 +209,12 @@ class SendService:
             )
             if full is not None:
                 return refuse("denied", "denied", full, reason=full, guard="queue")
+            limited = rate_limits.refusal(
+                session, cmd.principal.user_id, checked.iccid, self.rate_user, self.rate_sim
+            )
+            if limited is not None:
+                guard, why = limited
+                return refuse("denied", "denied", why, reason=why, guard=guard)
             if checked.sms_uid is not None and self._uid_taken(session, checked.sms_uid):
                 problem = uid_taken_problem(checked.sms_uid)
                 row = audit.append(

@@ -189,7 +189,7 @@ def test_an_unknown_outcome_absent_after_the_grace_period_becomes_not_sent(db_ur
 
 
 def test_the_queue_guard_stops_the_61st_message_before_the_portal(db_url: str) -> None:
-    with runtime_on(db_url) as rt:
+    with runtime_on(db_url, SMSBOT_RATE_USER="off", SMSBOT_RATE_SIM="off") as rt:
         with rt.db.session() as session:
             import_csv(
                 session,

@@ -14,12 +14,23 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 # Importing the modules registers their commands.
-from bot.cli import approvals, audit, inventory, jobs, send, serve, views
+from bot.cli import approvals, audit, inventory, jobs, send, serve, usage, views
 from bot.cli.common import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, Fail, cli, say
 from bot.config import DEFAULT_DATABASE_URL
 from bot.store.errors import describe as describe_db_error
 
-__all__ = ["approvals", "audit", "cli", "inventory", "jobs", "main", "send", "serve", "views"]
+__all__ = [
+    "approvals",
+    "audit",
+    "cli",
+    "inventory",
+    "jobs",
+    "main",
+    "send",
+    "serve",
+    "usage",
+    "views",
+]
 
 
 def main() -> NoReturn:

@@ -1,0 +1,95 @@
+"""Guard rails: how many requests one user, and one SIM, may have in a sliding window
+(SMSBOT_RATE_USER, SMSBOT_RATE_SIM: `N/s`, `N/m`, `N/h`, `N/10m`…). Counted in the database — the
+requests themselves — so the limits hold across replicas and the CLI. A request that never
+reached the portal and never will (refused, declined, expired, cancelled, abandoned, not sent)
+does not count."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from bot.config import Rate
+from bot.request_facts import NOT_SENT_STATES
+from bot.store import audit
+from bot.store.grants import aware
+from bot.store.models import SmsRequest
+
+
+def _counted() -> ColumnElement[bool]:
+    return SmsRequest.state.not_in(sorted(NOT_SENT_STATES))
+
+
+def _usage(
+    session: Session, column: InstrumentedAttribute[str], value: str, since: datetime
+) -> tuple[int, datetime | None]:
+    count, oldest = session.execute(
+        select(func.count(), func.min(SmsRequest.created_at)).where(
+            column == value, SmsRequest.created_at > since, _counted()
+        )
+    ).one()
+    return int(count), oldest
+
+
+def refusal(
+    session: Session, user: str, iccid: str, per_user: Rate | None, per_sim: Rate | None
+) -> tuple[str, str] | None:
+    """(guard, reason) when one more request would pass a limit; None when it may go ahead."""
+    now = audit.utc_now()
+    checks = (
+        (
+            "rate_user",
+            per_user,
+            SmsRequest.requester,
+            user,
+            f"you ({user}) have",
+            "SMSBOT_RATE_USER",
+        ),
+        ("rate_sim", per_sim, SmsRequest.iccid, iccid, f"SIM {iccid} has", "SMSBOT_RATE_SIM"),
+    )
+    for guard, rate, column, value, who, setting in checks:
+        if rate is None:
+            continue
+        count, oldest = _usage(session, column, value, now - rate.window)
+        if count < rate.limit:
+            continue
+        free = (aware(oldest) or now) + rate.window
+        return guard, (
+            f"rate limit: {who} {count} request(s) in the last {_span(rate.window)} "
+            f"({setting}={rate}); try again after {free:%H:%M:%S} UTC"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class Usage:
+    subject: str
+    count: int
+    limit: int
+
+
+def top_usage(
+    session: Session, column: InstrumentedAttribute[str], rate: Rate, n: int = 20
+) -> list[Usage]:
+    """Who (or which SIM) is nearest its limit now."""
+    since = audit.utc_now() - rate.window
+    rows = session.execute(
+        select(column, func.count())
+        .where(SmsRequest.created_at > since, _counted())
+        .group_by(column)
+        .order_by(func.count().desc(), column)
+        .limit(n)
+    ).all()
+    return [Usage(str(subject), int(count), rate.limit) for subject, count in rows]
+
+
+def _span(window: timedelta) -> str:
+    seconds = int(window.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0 and seconds >= size:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n > 1 else ''}" if n > 1 else unit
+    return f"{seconds} s"
