@@ -37,7 +37,7 @@ MANX = "89440000000000000010"
 
 def to_thread(db_url: str, n: int) -> tuple[list[float], list[float], list[float]]:
     acks, outcomes, bare = [], [], []
-    with running_bot(db_url) as bot:
+    with running_bot(db_url, SMSBOT_RATE_USER="off", SMSBOT_RATE_SIM="off") as bot:
         bot.grant("U0SENDER")
         assert bot.runtime.sandbox is not None
         body = build_send_sms(SendSms(MANX, "x", "default", None, None), SANDBOX_CREDENTIALS)

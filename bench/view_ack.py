@@ -31,7 +31,7 @@ def main() -> None:
     db = Database(url)
     upgrade(db.engine)
     db.dispose()
-    with running_bot(url) as bot:
+    with running_bot(url, SMSBOT_RATE_USER="off", SMSBOT_RATE_SIM="off") as bot:
         bot.grant("U0SENDER")
         modals = [bot.open_modal() for _ in range(total)]
         lat: list[float] = []
