@@ -25,7 +25,7 @@ from tests.support.bot import running_bot, values
 
 
 def main() -> None:
-    url = sys.argv[1] if len(sys.argv) > 1 else f"sqlite:///{tempfile.mkdtemp()}/v.db"
+    url = (sys.argv[1] if len(sys.argv) > 1 else "") or f"sqlite:///{tempfile.mkdtemp()}/v.db"
     inflight = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     total = int(sys.argv[3]) if len(sys.argv) > 3 else 200
     db = Database(url)
