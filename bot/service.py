@@ -11,6 +11,7 @@ resent.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -37,6 +38,8 @@ from bot.request_facts import (
     retryable,
 )
 from bot.send_types import Execution, SendCommand, Source, Submission, SubmitStatus
+from bot.sim_names import looks_like_iccid, mostly_digits
+from bot.sim_names import resolve as resolve_sim
 from bot.sms.binary import decode_payload
 from bot.sms.message import CheckedMessage, SimInfo, check_draft, normalize_iccid_only
 from bot.sms.problems import Problem
@@ -162,9 +165,25 @@ class SendService:
                 repeated = self._repeated_key(session, cmd)
                 if repeated is not None:
                     return repeated
-            iccid = normalize_iccid_only(cmd.draft.iccid)
+            draft = cmd.draft
+            if draft.iccid.strip() and not looks_like_iccid(draft.iccid):
+                # A label, an MSISDN or a label prefix ("pump 7"): one SIM, or the choices.
+                named = resolve_sim(session, draft.iccid)
+                if named.iccid is not None:
+                    draft = replace(draft, iccid=named.iccid)
+                elif any(ch.isalpha() for ch in draft.iccid) and (
+                    named.ambiguous or not mostly_digits(draft.iccid)
+                ):
+                    problem = Problem(
+                        "iccid",
+                        "ambiguous" if named.ambiguous else "unknown_sim",
+                        named.problem() or "",
+                    )
+                    seq = self._audit_invalid(session, cmd, problem)
+                    return Submission("invalid", [problem], audit_seq=seq, reason=problem.message)
+            iccid = normalize_iccid_only(draft.iccid)
             sim, group = get_sim_and_group(session, iccid)
-            checked = check_draft(cmd.draft, sim)
+            checked = check_draft(draft, sim)
 
             def refuse(status: SubmitStatus, event: str, summary: str, **extra: Any) -> Submission:
                 row = audit.append(
@@ -403,6 +422,15 @@ class SendService:
             audit_seq=row.seq,
             reason=f"already submitted as request #{existing.id}",
         )
+
+    @staticmethod
+    def _audit_invalid(session: Session, cmd: SendCommand, problem: Problem) -> int:
+        return audit.append(
+            session,
+            "invalid",
+            cmd.principal.user_id,
+            details={**input_details(cmd), "problems": problem_list([problem])},
+        ).seq
 
     @staticmethod
     def _by_key(session: Session, key: str) -> SmsRequest | None:

@@ -15,6 +15,7 @@ from bot.cli.common import (
     EXIT_REFUSED,
     EXIT_REJECTED,
     EXIT_UNKNOWN,
+    EXIT_USAGE,
     Fail,
     _runtime,
     cli,
@@ -32,7 +33,13 @@ from bot.store.models import AuditEvent
 @click.option("--as", "user", required=True, help="Slack user ID the send is made for (U…).")
 @click.option("--group", "groups", multiple=True, help="A user group ID of that user (S…).")
 @click.option("--channel", default=None, help="Channel ID the request comes from (C…).")
-@click.option("--iccid", required=True, help="Target SIM (18–22 digits; spaces/dashes allowed).")
+@click.option("--iccid", default=None, help="Target SIM (18–22 digits; spaces/dashes allowed).")
+@click.option(
+    "--sim",
+    "sim_name",
+    default=None,
+    help="Target SIM by ICCID, MSISDN, label or an unambiguous label prefix.",
+)
 @click.option("--text", "text", required=True, help="Message text (GSM 7-bit, ≤160 septets).")
 @click.option("--binary", is_flag=True, help="TEXT is a base64 payload (Multinet KPN C only).")
 @click.option("--origin", default=None, help="Origination number (Manx Telecom SIMs only).")
@@ -46,7 +53,8 @@ def send(
     user: str,
     groups: tuple[str, ...],
     channel: str | None,
-    iccid: str,
+    iccid: str | None,
+    sim_name: str | None,
     text: str,
     binary: bool,
     origin: str | None,
@@ -56,10 +64,12 @@ def send(
     confirmed: bool,
 ) -> None:
     """Send one SMS through the full pipeline; exit 0 only when the portal accepted it."""
+    if (iccid is None) == (sim_name is None):
+        raise Fail("give the SIM with --sim (or --iccid), once", EXIT_USAGE)
     command = SendCommand(
         principal=Principal(user, groups, channel),
         draft=Draft(
-            iccid=iccid,
+            iccid=iccid if iccid is not None else str(sim_name),
             message_text=text,
             data_coding="binary" if binary else "default",
             origin=origin,

@@ -10,11 +10,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import metrics
+from bot.sim_names import resolve
 from bot.slack.deps import SlackDeps, deps_of
 from bot.slack.modals import send_modal_for
 from bot.slack.notify import why
 from bot.slack.parsing import draft_from_view, view_metadata
-from bot.sms.iccid import normalize_iccid
 from bot.store.inventory import get_sim
 
 log = logging.getLogger(__name__)
@@ -35,11 +35,12 @@ def refresh_send_modal(deps: SlackDeps, body: dict[str, Any], client: WebClient)
     """Re-render the modal around what was typed: the SIM's label/type and the 160 counter."""
     view = body["view"]
     draft, _ = draft_from_view(view["state"]["values"])
-    iccid = normalize_iccid(draft.iccid)
     sim = None
-    if iccid:
+    if draft.iccid.strip():
         with deps.db.read() as session:
-            sim = get_sim(session, iccid)
+            # A label or MSISDN shows the SIM it names (the field keeps what was typed).
+            named = resolve(session, draft.iccid)
+            sim = get_sim(session, named.iccid) if named.iccid else None
     updated = send_modal_for(draft, view_metadata(view), sim)
     try:
         # The hash makes Slack refuse a stale update when the user typed on meanwhile.

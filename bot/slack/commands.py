@@ -10,9 +10,10 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot.authz import AuthzInputError, Principal, Role
+from bot.sim_names import split_name_and_text, starts_a_name
 from bot.slack import blocks
 from bot.slack.deps import SlackDeps, deps_of
-from bot.slack.modals import send_modal
+from bot.slack.modals import ICCID_MAX_LENGTH, send_modal
 from bot.slack.mrkdwn import channel_link, clip, code, escape, fit_lines, mention, subteam
 from bot.slack.notify import Audience, SlackFailure, why
 from bot.slack.parsing import (
@@ -47,7 +48,12 @@ def handle_sms(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltC
     text = body.get("text") or ""
     parsed = parse_command(text)
     first = parsed.raw.split(" ", 1)[0] if parsed.raw else ""
-    if parsed.subcommand is None and first and not first[0].isdigit():
+    if (
+        parsed.subcommand is None
+        and first
+        and not first[0].isdigit()
+        and not _names_a_sim(deps, plain_text(first))
+    ):
         unknown = code(plain_text(first)[:40])
         ack(text=f"Unknown subcommand {unknown}.\n\n{blocks.HELP}")
         return
@@ -60,6 +66,13 @@ def handle_sms(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltC
         deps.later(open_send_modal, deps, client, body["trigger_id"], asker, text, ui=True)
     else:
         deps.later(run_subcommand, deps, parsed, asker)
+
+
+def _names_a_sim(deps: SlackDeps, word: str) -> bool:
+    """`/sms pump 7 …` opens the form for the SIM called that; an unknown word is a typo'd
+    subcommand. (A read of the inventory: it never waits for a writer.)"""
+    with deps.db.read() as session:
+        return starts_a_name(session, word)
 
 
 def run_subcommand(deps: SlackDeps, parsed: CommandText, asker: Audience) -> None:
@@ -89,9 +102,17 @@ def open_send_modal(
     why and what to do (through the command's response_url)."""
     iccid, message = prefill_from_command(text)
     sim = None
-    if iccid:
-        with deps.db.read() as session:
+    with deps.db.read() as session:
+        if iccid:
             sim = get_sim(session, normalize_iccid(iccid))
+        elif message:
+            # `/sms pump 7 reset modem`: the SIM by its name. Several SIMs of that name: the
+            # name stays in the field, and the form's check lists the choices (never a guess).
+            named, rest = split_name_and_text(session, plain_text(message))
+            if named is not None:
+                iccid = named.iccid or named.given[:ICCID_MAX_LENGTH]
+                message = rest
+                sim = get_sim(session, named.iccid) if named.iccid else None
     metadata = {"channel": asker.channel, "response_url": asker.response_url}
     try:
         client.views_open(

@@ -110,11 +110,11 @@ def send_modal(
     blocks: list[Block] = [
         _text_input(
             "iccid",
-            "ICCID",
+            "SIM",
             iccid,
             dispatch="on_enter_pressed",
             max_length=ICCID_MAX_LENGTH,
-            hint="18–22 digits; spaces and dashes are fine. Press Enter to check the SIM.",
+            hint="ICCID (18–22 digits), MSISDN or label. Press Enter to check the SIM.",
         ),
         context("sim_info", sim_line(sim, iccid)),
         _text_input(

@@ -14,7 +14,7 @@ from bot.sms.message import SimInfo
 from bot.store import audit
 from bot.store.models import Sim, SimGroup
 
-CSV_COLUMNS = ("iccid", "label", "sim_type", "group", "active")
+CSV_COLUMNS = ("iccid", "label", "sim_type", "group", "active", "msisdn")
 _TRUE = {"", "1", "true", "yes", "y", "active"}
 _FALSE = {"0", "false", "no", "n", "inactive"}
 
@@ -136,6 +136,12 @@ def _parse_rows(reader: csv.DictReader[str]) -> tuple[list[dict[str, object]], l
         if label is not None and len(label) > 200:
             errors.append(f"line {line}: label is longer than 200 characters")
             continue
+        msisdn = (record.get("msisdn") or "").strip().replace(" ", "").removeprefix("+") or None
+        if msisdn is not None and not (
+            msisdn.isascii() and msisdn.isdigit() and 6 <= len(msisdn) <= 15
+        ):
+            errors.append(f"line {line}: msisdn must be 6 to 15 digits (an optional + first)")
+            continue
         sim_type = (record.get("sim_type") or "").strip() or None
         if sim_type is not None and len(sim_type) > 64:
             errors.append(f"line {line}: sim_type is longer than 64 characters")
@@ -147,6 +153,7 @@ def _parse_rows(reader: csv.DictReader[str]) -> tuple[list[dict[str, object]], l
                 "sim_type": sim_type,
                 "group_name": group,
                 "active": active_text not in _FALSE,
+                "msisdn": msisdn,
             }
         )
     return rows, errors
@@ -169,6 +176,8 @@ def import_csv(session: Session, source: TextIO, actor: str) -> ImportResult:
     if result.errors:
         return result
     for row in rows:
+        if "msisdn" not in header:
+            row.pop("msisdn")  # an older file without the column keeps the numbers known
         group = row["group_name"]
         if isinstance(group, str) and session.get(SimGroup, group) is None:
             session.add(SimGroup(name=group, approval_required=False, approvals_needed=1))

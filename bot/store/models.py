@@ -50,7 +50,9 @@ class Sim(Base):
     __tablename__ = "sims"
 
     iccid: Mapped[str] = mapped_column(String(22), primary_key=True)
-    label: Mapped[str | None] = mapped_column(String(200))
+    label: Mapped[str | None] = mapped_column(String(200), index=True)
+    #: The SIM's phone number (digits, international form without `+`): another way to name it.
+    msisdn: Mapped[str | None] = mapped_column(String(20), index=True)
     sim_type: Mapped[str | None] = mapped_column(String(64))
     group_name: Mapped[str | None] = mapped_column(
         String(64), ForeignKey("sim_groups.name"), index=True
