@@ -39,6 +39,10 @@ class SendCommand:
     confirmation: str | None = None
     #: The request this one sends again (see SendService.retry).
     retry_of: int | None = None
+    #: The message template the text comes from, and its placeholders' values (the draft's
+    #: text is then ignored; see bot.templates).
+    template: str | None = None
+    variables: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass

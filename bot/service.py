@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from bot import metrics, rate_limits
+from bot import metrics, rate_limits, templates
 from bot.authz import GroupDirectory, Principal
 from bot.config import Rate
 from bot.lifecycle import queue_guard, settle
@@ -183,6 +183,18 @@ class SendService:
                     return Submission("invalid", [problem], audit_seq=seq, reason=problem.message)
             iccid = normalize_iccid_only(draft.iccid)
             sim, group = get_sim_and_group(session, iccid)
+            if cmd.template is not None:
+                filled = templates.fill(
+                    templates.active(session, cmd.template),
+                    cmd.template,
+                    dict(cmd.variables),
+                    sim,
+                )
+                if filled.problems:
+                    seq = self._audit_invalid(session, cmd, *filled.problems)
+                    reason = filled.problems[0].message
+                    return Submission("invalid", filled.problems, audit_seq=seq, reason=reason)
+                draft = replace(draft, message_text=filled.text, data_coding=filled.data_coding)
             checked = check_draft(draft, sim)
 
             def refuse(status: SubmitStatus, event: str, summary: str, **extra: Any) -> Submission:
@@ -315,6 +327,7 @@ class SendService:
             ),
             expires_at=now + self.approval_ttl if needs_approval else None,
             retry_of=cmd.retry_of,
+            template_name=cmd.template,
         )
         session.add(req)
         session.flush()
@@ -336,6 +349,8 @@ class SendService:
                 "source": cmd.source,
                 "channel": cmd.principal.channel_id,
                 "retry_of": cmd.retry_of,
+                "template": cmd.template,
+                "variables": dict(cmd.variables) if cmd.template else None,
             },
         )
         if claimed:
@@ -424,12 +439,12 @@ class SendService:
         )
 
     @staticmethod
-    def _audit_invalid(session: Session, cmd: SendCommand, problem: Problem) -> int:
+    def _audit_invalid(session: Session, cmd: SendCommand, *problems: Problem) -> int:
         return audit.append(
             session,
             "invalid",
             cmd.principal.user_id,
-            details={**input_details(cmd), "problems": problem_list([problem])},
+            details={**input_details(cmd), "problems": problem_list(list(problems))},
         ).seq
 
     @staticmethod

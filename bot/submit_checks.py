@@ -26,6 +26,8 @@ def input_details(cmd: SendCommand) -> dict[str, Any]:
             "origin": d.origin or None,
             "sms_uid": d.sms_uid or None,
         },
+        "template": cmd.template,
+        "variables": dict(cmd.variables) if cmd.template else None,
         "source": cmd.source,
         "groups": list(cmd.principal.group_ids),
         "channel": cmd.principal.channel_id,

@@ -14,7 +14,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 # Importing the modules registers their commands.
-from bot.cli import approvals, audit, inventory, jobs, send, serve, usage, views
+from bot.cli import approvals, audit, inventory, jobs, send, serve, templates, usage, views
 from bot.cli.common import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, Fail, cli, say
 from bot.config import DEFAULT_DATABASE_URL
 from bot.store.errors import describe as describe_db_error
@@ -28,6 +28,7 @@ __all__ = [
     "main",
     "send",
     "serve",
+    "templates",
     "usage",
     "views",
 ]

@@ -40,7 +40,11 @@ from bot.store.models import AuditEvent
     default=None,
     help="Target SIM by ICCID, MSISDN, label or an unambiguous label prefix.",
 )
-@click.option("--text", "text", required=True, help="Message text (GSM 7-bit, ≤160 septets).")
+@click.option("--text", "text", default=None, help="Message text (GSM 7-bit, ≤160 septets).")
+@click.option("--template", default=None, help="Send this message template instead of --text.")
+@click.option(
+    "--var", "variables", multiple=True, help="A template placeholder's value, KEY=VALUE."
+)
 @click.option("--binary", is_flag=True, help="TEXT is a base64 payload (Multinet KPN C only).")
 @click.option("--origin", default=None, help="Origination number (Manx Telecom SIMs only).")
 @click.option("--sms-uid", default=None, help="Trace id, ≤12 letters/digits (default: generated).")
@@ -55,7 +59,9 @@ def send(
     channel: str | None,
     iccid: str | None,
     sim_name: str | None,
-    text: str,
+    text: str | None,
+    template: str | None,
+    variables: tuple[str, ...],
     binary: bool,
     origin: str | None,
     sms_uid: str | None,
@@ -66,17 +72,27 @@ def send(
     """Send one SMS through the full pipeline; exit 0 only when the portal accepted it."""
     if (iccid is None) == (sim_name is None):
         raise Fail("give the SIM with --sim (or --iccid), once", EXIT_USAGE)
+    if (text is None) == (template is None):
+        raise Fail("give the message with --text or --template, one of them", EXIT_USAGE)
+    pairs = []
+    for item in variables:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise Fail(f"--var {item!r}: write KEY=VALUE", EXIT_USAGE)
+        pairs.append((key, value))
     command = SendCommand(
         principal=Principal(user, groups, channel),
         draft=Draft(
             iccid=iccid if iccid is not None else str(sim_name),
-            message_text=text,
+            message_text=text or "",
             data_coding="binary" if binary else "default",
             origin=origin,
             sms_uid=sms_uid,
             apply_replacements=replace_unsupported,
         ),
         source="cli",
+        template=template,
+        variables=tuple(pairs),
         idempotency_key=idempotency_key,
         confirmed=confirmed,
     )

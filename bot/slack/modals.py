@@ -228,7 +228,7 @@ def send_modal_for(
 
 def errors_for_modal(problems: list[Problem]) -> dict[str, str]:
     """`response_action: errors` map: one message per input block (several joined)."""
-    field_to_block = {"request": "message_text"}
+    field_to_block = {"request": "message_text", "template": "message_text"}
     out: dict[str, str] = {}
     for problem in problems:
         block = field_to_block.get(problem.field, problem.field)

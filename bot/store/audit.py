@@ -54,6 +54,8 @@ EVENTS = frozenset(
         "abandoned",
         "reconciled",
         "not_sent",
+        "template_added",
+        "template_removed",
         "grant_created",
         "grant_revoked",
         "grant_refused",

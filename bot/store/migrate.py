@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 #: The newest migration in `migrations/versions` (a test checks it is Alembic's head).
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 
 SchemaState = Literal["current", "empty", "behind"]
 

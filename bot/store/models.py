@@ -146,6 +146,8 @@ class SmsRequest(Base):
     decision_reason: Mapped[str | None] = mapped_column(Text)
     #: The request this one sends again (Retry), if any.
     retry_of: Mapped[int | None] = mapped_column(Integer)
+    #: The message template the text came from, if any.
+    template_name: Mapped[str | None] = mapped_column(String(40))
     #: Delivery polling (jobs `poll_delivery`): when the portal's log is asked next, how often
     #: it was asked.
     next_poll_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -272,3 +274,21 @@ class AuditCheckpoint(Base):
     #: Which key signed it (a digest of the key, never the key).
     key_id: Mapped[str] = mapped_column(String(16))
     mac: Mapped[str] = mapped_column(String(64))
+
+
+class MessageTemplate(Base):
+    """A named message (`reset modem`, `APN=${apn}`) with `${name}` placeholders filled at send
+    time, optionally only for one SIM type or group. Removing marks the row (requests name it)."""
+
+    __tablename__ = "message_templates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(40), index=True)
+    message_text: Mapped[str] = mapped_column(Text)
+    data_coding: Mapped[str] = mapped_column(String(16))
+    sim_type: Mapped[str | None] = mapped_column(String(64))
+    group_name: Mapped[str | None] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    removed_by: Mapped[str | None] = mapped_column(String(64))
