@@ -16,6 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from bot.service import retryable
 from bot.slack import blocks
 from bot.slack.approval_blocks import approval_asked, approval_closed, approval_request, with_retry
 from bot.slack.deps import ResponseUrls
+from bot.slack.home import HomeViewers
 from bot.slack.mrkdwn import channel_link, clip, escape, mention
 from bot.slack.notify import Audience, Notifier, SlackFailure, Thread, why
 from bot.sms.message import SimInfo
@@ -88,13 +90,40 @@ _DECIDED = {
 }
 
 
+#: Events that change what approvers' Homes show ("waiting for my approval").
+_APPROVAL_EVENTS = frozenset(
+    {"approval_requested", "approved", "rejected", "expired", "cancelled", "denied"}
+)
+#: The most Homes one approval event republishes (each is a views.publish).
+HOME_REFRESH_MAX = 50
+
+
+@dataclass
+class HomeRefresh:
+    viewers: HomeViewers
+    publish: Callable[[str], None]
+
+    def refresh(self, requester: str, *, everyone: bool) -> None:
+        users = self.viewers.all()[-HOME_REFRESH_MAX:] if everyone else []
+        if requester in self.viewers and requester not in users:
+            users.append(requester)
+        for user in users:
+            self.publish(user)
+
+
 class SlackRenderer:
     def __init__(
-        self, db: Database, notifier: Notifier, response_urls: ResponseUrls | None = None
+        self,
+        db: Database,
+        notifier: Notifier,
+        response_urls: ResponseUrls | None = None,
+        home: HomeRefresh | None = None,
     ) -> None:
         self.db = db
         self.notifier = notifier
         self.response_urls = response_urls or ResponseUrls()
+        #: Who has the App Home open here, and how to republish one (None: no Home here).
+        self.home = home
         self._handlers: dict[str, Callable[[SmsRequest, AuditEvent, dict[str, Any]], None]] = {
             "requested": self.requested,
             "approval_requested": self.approval_requested,
@@ -166,6 +195,8 @@ class SlackRenderer:
         if req is None:
             return
         handler(req, event, _details(event))
+        if self.home is not None:
+            self.home.refresh(req.requester, everyone=event.event in _APPROVAL_EVENTS)
 
     # ---- helpers -----------------------------------------------------------------------------
     def _sim(self, req: SmsRequest) -> SimInfo | None:

@@ -29,7 +29,8 @@ from bot.runtime import Runtime, build_runtime
 from bot.slack.app import SlackConfigError, build_app
 from bot.slack.deps import SlackDeps
 from bot.slack.edge import SlackEdge
-from bot.slack.render import SlackRenderer
+from bot.slack.home import publish_home
+from bot.slack.render import HomeRefresh, SlackRenderer
 from bot.wsgi import reply
 
 log = logging.getLogger(__name__)
@@ -203,7 +204,9 @@ def start_background(runtime: Runtime, deps: SlackDeps) -> None:
     run here: `smsbot worker` processes run them."""
     if runtime.settings.SMSBOT_SERVE_JOBS == "off":
         return
-    runtime.jobs.registry.add(SlackRenderer(runtime.db, deps.notifier, deps.response_urls).job())
+    home = HomeRefresh(deps.home_viewers, lambda user: publish_home(deps, user))
+    renderer = SlackRenderer(runtime.db, deps.notifier, deps.response_urls, home)
+    runtime.jobs.registry.add(renderer.job())
     runtime.start_jobs()
 
 

@@ -189,6 +189,9 @@ class SlackStandIn:
             new_hash = f"h{view_id}.{next(self._hash_seq)}"
             self._hashes[view_id] = new_hash
             return {"ok": True, "view": {**view, "id": view_id, "hash": new_hash}}
+        if method == "views.publish":
+            view = args.get("view") or {}
+            return {"ok": True, "view": {**view, "id": f"V{next(self._views):05d}"}}
         if method == "chat.postMessage":
             channel = str(args.get("channel"))
             return {
@@ -218,6 +221,17 @@ class SlackStandIn:
     def _refusal(self, method: str, args: dict[str, Any]) -> dict[str, Any] | None:
         """What Slack refuses before doing anything: bad payloads and unusable channels."""
         s = self.state
+        if method == "views.publish":
+            if not args.get("user_id"):
+                return {"ok": False, "error": "invalid_arguments"}
+            problems = slack_rules.check_home_view(args.get("view"))
+            if problems:
+                return {
+                    "ok": False,
+                    "error": "invalid_arguments",
+                    "response_metadata": {"messages": problems},
+                }
+            return None
         if method in ("views.open", "views.update", "views.push"):
             if method != "views.update" and not args.get("trigger_id"):
                 return {"ok": False, "error": "invalid_arguments"}

@@ -162,6 +162,22 @@ def check_view(view: Any, pointer: str = "/view") -> list[str]:
     return problems
 
 
+#: Keys a Home tab view may have (title, submit, close belong to modals).
+HOME_KEYS = frozenset({"type", "blocks", "private_metadata", "callback_id", "external_id"})
+
+
+def check_home_view(view: Any, pointer: str = "/view") -> list[str]:
+    """views.publish: a `home` view, without the modal-only keys."""
+    if not isinstance(view, dict):
+        return [_error("must be an object", pointer)]
+    problems = check_view(view, pointer)
+    if view.get("type") != "home":
+        problems.append(_error("type must be home", f"{pointer}/type"))
+    for key in sorted(set(view) - HOME_KEYS):
+        problems.append(_error(f"{key} is not allowed in a home view", f"{pointer}/{key}"))
+    return problems
+
+
 def check_message(args: dict[str, Any]) -> tuple[str, list[str]] | None:
     """A message body (chat.postMessage/update/postEphemeral, response_url, a command's ack):
     None when Slack would take it, else (error, messages)."""

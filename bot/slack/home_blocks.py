@@ -1,0 +1,81 @@
+"""The App Home view: pure, from the core's HomeFacts (every value from data escaped)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.home import HomeFacts
+from bot.slack.approval_blocks import APPROVE_ACTION, REJECT_ACTION
+from bot.slack.blocks import Block, context, mask_iccid, section, state_label
+from bot.slack.mrkdwn import clip, code, escape, mention
+
+
+def _header(block_id: str, text: str) -> Block:
+    return {"type": "header", "block_id": block_id, "text": {"type": "plain_text", "text": text}}
+
+
+def home_view(facts: HomeFacts) -> dict[str, Any]:
+    blocks: list[Block] = [_header("mine_title", "My latest requests")]
+    if not facts.mine:
+        blocks.append(context("mine_none", "None yet: `/sms` opens the send form."))
+    for req in facts.mine:
+        delivery = f" · delivery *{escape(req.delivery_status)}*" if req.delivery_status else ""
+        blocks.append(
+            section(
+                f"mine_{req.id}",
+                f"*#{req.id}* {code(mask_iccid(req.iccid))} "
+                f"{escape(clip(req.message_text, 60))}\n"
+                f"{state_label(req.state)}{delivery} · {req.created_at:%Y-%m-%d %H:%M} UTC",
+            )
+        )
+    blocks.append({"type": "divider", "block_id": "d1"})
+    blocks.append(_header("approve_title", "Waiting for my approval"))
+    if not facts.to_approve:
+        blocks.append(context("approve_none", "Nothing is waiting for you."))
+    for req in facts.to_approve:
+        blocks.append(
+            section(
+                f"approve_{req.id}",
+                f"*#{req.id}* by {mention(req.requester)} to {code(req.iccid)}: "
+                f"{escape(clip(req.message_text, 80))}",
+            )
+        )
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"approve_buttons_{req.id}",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": APPROVE_ACTION,
+                        "text": {"type": "plain_text", "text": "Approve"},
+                        "style": "primary",
+                        "value": str(req.id),
+                    },
+                    {
+                        "type": "button",
+                        "action_id": REJECT_ACTION,
+                        "text": {"type": "plain_text", "text": "Reject"},
+                        "style": "danger",
+                        "value": str(req.id),
+                    },
+                ],
+            }
+        )
+    blocks.append({"type": "divider", "block_id": "d2"})
+    blocks.append(_header("sims_title", "SIMs I may message"))
+    if not facts.sims:
+        blocks.append(context("sims_none", "None: ask an smsbot admin for a `sender` grant."))
+    for sim in facts.sims:
+        kind = escape(sim.sim_type) if sim.sim_type else "type unknown"
+        blocks.append(
+            section(
+                f"sim_{sim.iccid}",
+                f"*{escape(sim.label or 'unlabelled')}* · {kind} · {code(sim.iccid)}",
+            )
+        )
+    if facts.sims_total > len(facts.sims):
+        blocks.append(
+            context("sims_more", f"…and {facts.sims_total - len(facts.sims)} more (`/sms sims`).")
+        )
+    return {"type": "home", "blocks": blocks}
