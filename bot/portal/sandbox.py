@@ -62,7 +62,7 @@ DEMO_SIMS: tuple[SandboxSim, ...] = (
 
 
 #: Request bodies kept for inspection (bounded: a long-running sandbox must not grow).
-RECEIVED_LIMIT = 10_000
+RECEIVED_LIMIT = 2_000
 
 
 @dataclass
