@@ -10,6 +10,7 @@ from bot.config import ConfigError, load_settings, parse_rate
 from bot.service import SendCommand
 from bot.sms.message import Draft
 from bot.store import audit
+from tests.support.bot import values
 from tests.support.lifecycle import runtime_on
 
 MANX = "89440000000000000010"
@@ -60,3 +61,17 @@ def test_the_user_limit_and_the_usage_view(smsbot, monkeypatch) -> None:  # type
     assert shown.code == 0, shown.err
     assert "per user: 2 per h\n  UADMIN  2/2  FULL" in shown.out
     assert "per SIM: no limit" in shown.out
+
+
+def test_admins_see_the_usage_in_slack(bot) -> None:  # type: ignore[no-untyped-def]
+    bot.grant("U0SENDER")
+    bot.submit(bot.open_modal(), values())
+    bot.slack.wait_for("chat.postMessage", lambda c: "Accepted" in c.args.get("text", ""))
+    url = bot.slack.response_url("u")
+    bot.client.command("usage", user="UADMIN", response_url=url)
+    shown = bot.slack.wait_for("response/u")[0].args["text"]
+    assert "*Per user*: 20 per h" in shown and "<@U0SENDER> 1/20" in shown
+    assert "*Per SIM*: 5 per 10m" in shown and f"`{MANX}` 1/5" in shown
+    bot.client.command("usage", user="U0SENDER", response_url=url)
+    refused = bot.slack.wait_for("response/u", count=2)[1].args["text"]
+    assert "needs the `admin` role" in refused or "admin" in refused

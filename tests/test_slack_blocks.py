@@ -163,7 +163,7 @@ def test_long_lists_are_cut_with_a_count_never_by_slack() -> None:
 
 def test_help_has_no_accidental_links() -> None:
     assert controls(blocks.HELP) == []
-    assert "/sms <iccid> <text…>" in shown(blocks.HELP)
+    assert "/sms <sim> <text…>" in shown(blocks.HELP)
 
 
 # ---- text from data is never markup ----------------------------------------------------------

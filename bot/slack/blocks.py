@@ -17,7 +17,7 @@ Block = dict[str, Any]
 
 _HELP = """*`/sms`* — send an SMS to a SIM.
 • `/sms` — open the send form
-• `/sms <iccid> <text…>` — open it prefilled
+• `/sms <sim> <text…>` — open it prefilled; <sim> is an ICCID, an MSISDN or a SIM's label
 • `/sms status <iccid>` — the SIM's latest requests and what the portal says
 • `/sms audit [iccid]` — the latest audit entries (auditors and admins)
 • `/sms grants` · `/sms sims` — the authorization table and the SIM inventory (admins)
@@ -25,6 +25,7 @@ _HELP = """*`/sms`* — send an SMS to a SIM.
   <sims> is an ICCID, a prefix like `894412*`, `group:NAME` or `*`; role is sender, approver,
   admin or auditor
 • `/sms revoke <grant id>` — take access away (admins)
+• `/sms usage` — who and which SIMs are near the rate limits (admins)
 Some SIMs need approval: the request then goes to the team's approval channel, and an approver
 (never the requester) clicks Approve before anything is sent.
 Text is GSM 7-bit, at most 160 septets (`€ [ ] { } \\ ^ ~ |` count as two). Binary is base64 of at

@@ -10,6 +10,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot.authz import AuthzInputError, Principal, Role
+from bot.rate_limits import top_usage
 from bot.sim_names import split_name_and_text, starts_a_name
 from bot.slack import blocks
 from bot.slack.deps import SlackDeps, deps_of
@@ -34,6 +35,7 @@ from bot.store.grants import (
     revoke_grant,
 )
 from bot.store.inventory import get_sim, list_sims
+from bot.store.models import SmsRequest
 
 log = logging.getLogger(__name__)
 
@@ -300,6 +302,30 @@ def cmd_status(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
     return fit_lines(blocks.sim_line(sim, iccid), lines, "")
 
 
+def cmd_usage(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
+    refusal = _refusal(deps, principal, "usage")
+    if refusal:
+        return refusal
+    settings = deps.runtime.settings
+    lines: list[str] = []
+    with deps.db.read() as session:
+        for name, rate, column in (
+            ("user", settings.rate_user, SmsRequest.requester),
+            ("SIM", settings.rate_sim, SmsRequest.iccid),
+        ):
+            if rate is None:
+                lines.append(f"*Per {name}*: no limit")
+                continue
+            lines.append(f"*Per {name}*: {rate.limit} per {escape(rate.text.split('/', 1)[1])}")
+            rows = top_usage(session, column, rate)
+            shown = [mention(r.subject) if name == "user" else code(r.subject) for r in rows]
+            lines += [
+                f"{who} {r.count}/{r.limit}" + (" · *full*" if r.count >= r.limit else "")
+                for who, r in zip(shown, rows, strict=True)
+            ] or ["nothing in the current window"]
+    return fit_lines("*Rate limits now*", lines, " (`smsbot usage` lists them all)")
+
+
 _SUBCOMMANDS = {
     "grant": cmd_grant,
     "revoke": cmd_revoke,
@@ -307,4 +333,5 @@ _SUBCOMMANDS = {
     "sims": cmd_sims,
     "audit": cmd_audit,
     "status": cmd_status,
+    "usage": cmd_usage,
 }

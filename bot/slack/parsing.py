@@ -49,7 +49,7 @@ class CommandText:
     raw: str
 
 
-SUBCOMMANDS = ("help", "status", "audit", "grant", "revoke", "grants", "sims")
+SUBCOMMANDS = ("help", "status", "audit", "grant", "revoke", "grants", "sims", "usage")
 
 
 def parse_command(text: str) -> CommandText:
