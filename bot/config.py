@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     SMSBOT_RECEIPT_PASSPHRASE: SecretStr | None = None
     #: Signs audit checkpoints; kept out of the database (a file via SMSBOT_AUDIT_KEY_FILE).
     SMSBOT_AUDIT_KEY: SecretStr | None = None
+    #: A Slack channel every checkpoint is also posted to (a copy outside the database).
+    SMSBOT_AUDIT_CHANNEL: str | None = None
     SMSBOT_RECEIPTS: Literal["on", "off"] = "on"
     SMSBOT_APPROVAL_TTL_MINUTES: int = Field(default=60, ge=1, le=7 * 24 * 60)
     SMSBOT_PORTAL_CONNECT_TIMEOUT: float = Field(default=5.0, gt=0, le=120)
@@ -172,7 +174,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a Slack app ID (A…)")
         return value or None
 
-    @field_validator("SMSBOT_APPROVAL_CHANNEL")
+    @field_validator("SMSBOT_APPROVAL_CHANNEL", "SMSBOT_AUDIT_CHANNEL")
     @classmethod
     def _channel(cls, value: str | None) -> str | None:
         if value and not (value[:1] in ("C", "G") and value[1:].isalnum()):

@@ -14,14 +14,14 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.store import audit
 from bot.store.db import Database
-from bot.store.models import AuditEvent, AuditHead, Base, EventCursor
+from bot.store.models import AuditCheckpoint, AuditEvent, AuditHead, Base, EventCursor
 
 _CURSORS = Base.metadata.tables["event_cursors"]
 
 
-def position(db: Database, consumer: str) -> int:
+def position(db: Database, consumer: str, *, start_at_zero: bool = False) -> int:
     """The consumer's cursor; a new consumer starts at the current head (it renders what
-    happens from now on, not history)."""
+    happens from now on, not history), or at 0 (`start_at_zero`: it wants everything)."""
     with db.read() as session:
         seq = session.execute(
             select(EventCursor.seq).where(EventCursor.consumer == consumer)
@@ -29,14 +29,14 @@ def position(db: Database, consumer: str) -> int:
         if seq is not None:
             return int(seq)
         head = session.get(AuditHead, audit.HEAD_ID)
-        start = head.seq if head is not None else 0
+        start = head.seq if head is not None and not start_at_zero else 0
     try:
         with db.session() as session:
             session.execute(
                 insert(_CURSORS).values(consumer=consumer, seq=start, updated_at=audit.utc_now())
             )
     except IntegrityError:
-        return position(db, consumer)  # created by another replica meanwhile
+        return position(db, consumer, start_at_zero=start_at_zero)  # made meanwhile elsewhere
     return start
 
 
@@ -57,4 +57,17 @@ def advance(db: Database, consumer: str, seq: int) -> None:
             update(_CURSORS)
             .where(_CURSORS.c.consumer == consumer, _CURSORS.c.seq < seq)
             .values(seq=seq, updated_at=audit.utc_now())
+        )
+
+
+def checkpoints_after(db: Database, checkpoint_id: int, limit: int = 20) -> list[AuditCheckpoint]:
+    """Audit checkpoints newer than `checkpoint_id` (a consumer posting them elsewhere)."""
+    with db.read() as session:
+        return list(
+            session.execute(
+                select(AuditCheckpoint)
+                .where(AuditCheckpoint.id > checkpoint_id)
+                .order_by(AuditCheckpoint.id)
+                .limit(limit)
+            ).scalars()
         )

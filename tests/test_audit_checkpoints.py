@@ -113,3 +113,21 @@ def test_the_job_takes_checkpoints_hourly_and_only_when_there_is_news(db_url: st
             audit.append(session, "requested", "U1")
         assert run_job(rt, "audit_checkpoint").summary == "checkpoint #1: row 1"
         assert run_job(rt, "audit_checkpoint").summary == "nothing new since the last checkpoint"
+
+
+def test_checkpoints_are_posted_to_the_audit_channel_once(db_url: str) -> None:
+    from tests.support.bot import running_bot
+
+    with running_bot(db_url, SMSBOT_AUDIT_KEY=KEY, SMSBOT_AUDIT_CHANNEL="C0AUDIT") as bot:
+        with bot.runtime.db.session() as session:
+            audit.append(session, "requested", "U1")
+        run_job(bot.runtime, "audit_checkpoint")
+        posted = bot.slack.wait_for("chat.postMessage", lambda c: c.args["channel"] == "C0AUDIT")
+        text_ = posted[0].args["text"]
+        assert text_.startswith(":lock: Audit checkpoint #1: row ") and "signature `" in text_
+        assert KEY not in text_
+        run_job(bot.runtime, "slack_render")
+        assert (
+            len([c for c in bot.slack.calls("chat.postMessage") if c.args["channel"] == "C0AUDIT"])
+            == 1
+        )

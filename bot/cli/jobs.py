@@ -32,7 +32,10 @@ def add_slack_renderer(runtime: Runtime) -> bool:
     from bot.slack.render import SlackRenderer
 
     client = web_client(runtime.settings.SLACK_API_URL, token)
-    runtime.jobs.registry.add(SlackRenderer(runtime.db, Notifier(client)).job())
+    renderer = SlackRenderer(
+        runtime.db, Notifier(client), audit_channel=runtime.settings.SMSBOT_AUDIT_CHANNEL
+    )
+    runtime.jobs.registry.add(renderer.job())
     return True
 
 

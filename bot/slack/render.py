@@ -39,6 +39,8 @@ from bot.store.requests import attach_approval_message, attach_thread
 log = logging.getLogger(__name__)
 
 CONSUMER = "slack"
+#: The cursor of the audit checkpoints posted to SMSBOT_AUDIT_CHANNEL (by checkpoint id).
+CHECKPOINT_CONSUMER = "slack_checkpoints"
 #: Events handled per run, and the most seconds one run spends (the job runs again soon).
 BATCH = 200
 RUN_SECONDS = 30.0
@@ -118,12 +120,15 @@ class SlackRenderer:
         notifier: Notifier,
         response_urls: ResponseUrls | None = None,
         home: HomeRefresh | None = None,
+        audit_channel: str | None = None,
     ) -> None:
         self.db = db
         self.notifier = notifier
         self.response_urls = response_urls or ResponseUrls()
         #: Who has the App Home open here, and how to republish one (None: no Home here).
         self.home = home
+        #: Where audit checkpoints are posted (SMSBOT_AUDIT_CHANNEL), if anywhere.
+        self.audit_channel = audit_channel
         self._handlers: dict[str, Callable[[SmsRequest, AuditEvent, dict[str, Any]], None]] = {
             "requested": self.requested,
             "approval_requested": self.approval_requested,
@@ -170,7 +175,30 @@ class SlackRenderer:
         last = batch[done - 1].seq if done else start
         if last > start:
             events.advance(self.db, CONSUMER, last)
-        return f"{done} event(s) rendered up to #{last}, {failed} failed"
+        posted = self.post_checkpoints()
+        extra = f", {posted} checkpoint(s) posted" if posted else ""
+        return f"{done} event(s) rendered up to #{last}, {failed} failed{extra}"
+
+    def post_checkpoints(self) -> int:
+        """Each new audit checkpoint, posted to the audit channel: a copy of the signed head
+        outside the database (deleting checkpoint rows then no longer hides a rewrite)."""
+        if self.audit_channel is None:
+            return 0
+        start = events.position(self.db, CHECKPOINT_CONSUMER, start_at_zero=True)
+        posted = 0
+        for cp in events.checkpoints_after(self.db, start):
+            text = (
+                f":lock: Audit checkpoint #{cp.id}: row {cp.seq}, hash `{cp.hash}`, taken "
+                f"{escape(cp.taken_at)}, key `{escape(cp.key_id)}`, signature `{cp.mac}`"
+            )
+            try:
+                self.notifier.client.chat_postMessage(channel=self.audit_channel, text=text)
+            except SlackFailure as exc:
+                log.warning("posting checkpoint #%s failed: %s", cp.id, why(exc))
+                break  # posted on a later run, in order
+            events.advance(self.db, CHECKPOINT_CONSUMER, cp.id)
+            posted += 1
+        return posted
 
     def job(self) -> Job:
         return Job(

@@ -205,7 +205,13 @@ def start_background(runtime: Runtime, deps: SlackDeps) -> None:
     if runtime.settings.SMSBOT_SERVE_JOBS == "off":
         return
     home = HomeRefresh(deps.home_viewers, lambda user: publish_home(deps, user))
-    renderer = SlackRenderer(runtime.db, deps.notifier, deps.response_urls, home)
+    renderer = SlackRenderer(
+        runtime.db,
+        deps.notifier,
+        deps.response_urls,
+        home,
+        audit_channel=runtime.settings.SMSBOT_AUDIT_CHANNEL,
+    )
     runtime.jobs.registry.add(renderer.job())
     runtime.start_jobs()
 
