@@ -103,7 +103,8 @@ HOME_REFRESH_MAX = 50
 @dataclass
 class HomeRefresh:
     viewers: HomeViewers
-    publish: Callable[[str], None]
+    #: Republishes one user's Home (the caller decides on which thread).
+    publish: Callable[[str], object]
 
     def refresh(self, requester: str, *, everyone: bool) -> None:
         users = self.viewers.all()[-HOME_REFRESH_MAX:] if everyone else []

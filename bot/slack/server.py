@@ -204,7 +204,9 @@ def start_background(runtime: Runtime, deps: SlackDeps) -> None:
     run here: `smsbot worker` processes run them."""
     if runtime.settings.SMSBOT_SERVE_JOBS == "off":
         return
-    home = HomeRefresh(deps.home_viewers, lambda user: publish_home(deps, user))
+    # Home tabs are republished off the renderer's thread: up to 50 views.publish calls for one
+    # approval event must not hold up the next thread reply.
+    home = HomeRefresh(deps.home_viewers, lambda user: deps.later(publish_home, deps, user))
     renderer = SlackRenderer(
         runtime.db,
         deps.notifier,
