@@ -127,6 +127,18 @@ def matching_grants(
     now: datetime | None = None,
 ) -> list[Grant]:
     """Active grants of `role` (or admin, which implies every role) that cover this SIM."""
+    return [
+        g
+        for g in grants_of(session, principal, role, now)
+        if scope_matches(g.scope, iccid, group_name)
+    ]
+
+
+def grants_of(
+    session: Session, principal: Principal, role: Role, now: datetime | None = None
+) -> list[Grant]:
+    """The principal's active grants of `role` (or admin) over any SIMs: one query, for callers
+    that check many SIMs (match each with `scope_matches`)."""
     now = now or audit.utc_now()
     candidates = session.execute(
         select(Grant).where(
@@ -135,9 +147,7 @@ def matching_grants(
             Grant.revoked_at.is_(None),
         )
     ).scalars()
-    return [
-        g for g in candidates if is_active(g, now) and scope_matches(g.scope, iccid, group_name)
-    ]
+    return [g for g in candidates if is_active(g, now)]
 
 
 def check_access(
