@@ -279,6 +279,11 @@ class Rate:
     def __str__(self) -> str:
         return self.text
 
+    @property
+    def window_text(self) -> str:
+        """`10m` of `5/10m`."""
+        return self.text.split("/", 1)[1]
+
 
 def parse_rate(text: str) -> Rate | None:
     """`20/h`, `5/10m`, `100/d`; `off` → None. ValueError says what is accepted."""

@@ -93,3 +93,23 @@ def _span(window: timedelta) -> str:
             n = seconds // size
             return f"{n} {unit}{'s' if n > 1 else ''}" if n > 1 else unit
     return f"{seconds} s"
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One limit (per user or per SIM) and who is nearest it now; `rate` None: no limit."""
+
+    kind: str
+    rate: Rate | None
+    rows: list[Usage]
+
+
+def standings(session: Session, per_user: Rate | None, per_sim: Rate | None) -> list[Standing]:
+    """Where users and SIMs stand against the limits now (`smsbot usage`, `/sms usage`)."""
+    out = []
+    for kind, rate, column in (
+        ("user", per_user, SmsRequest.requester),
+        ("SIM", per_sim, SmsRequest.iccid),
+    ):
+        out.append(Standing(kind, rate, top_usage(session, column, rate) if rate else []))
+    return out

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from bot.cli.common import _database, _settings, cli, say
-from bot.rate_limits import top_usage
-from bot.store.models import SmsRequest
+from bot.rate_limits import standings
 
 
 @cli.command()
@@ -12,17 +11,14 @@ def usage() -> None:
     """The users and SIMs nearest their rate limit (SMSBOT_RATE_USER, SMSBOT_RATE_SIM)."""
     settings = _settings()
     with _database() as database, database.read() as session:
-        for name, rate, column in (
-            ("user", settings.rate_user, SmsRequest.requester),
-            ("SIM", settings.rate_sim, SmsRequest.iccid),
-        ):
+        for standing in standings(session, settings.rate_user, settings.rate_sim):
+            rate = standing.rate
             if rate is None:
-                say(f"per {name}: no limit")
+                say(f"per {standing.kind}: no limit")
                 continue
-            say(f"per {name}: {rate.limit} per {rate.text.split('/', 1)[1]}")
-            rows = top_usage(session, column, rate)
-            if not rows:
+            say(f"per {standing.kind}: {rate.limit} per {rate.window_text}")
+            if not standing.rows:
                 say("  nothing in the current window")
-            for row in rows:
+            for row in standing.rows:
                 full = "  FULL" if row.count >= row.limit else ""
                 say(f"  {row.subject}  {row.count}/{row.limit}{full}")

@@ -10,7 +10,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot.authz import AuthzInputError, Principal, Role
-from bot.rate_limits import top_usage
+from bot.rate_limits import standings
 from bot.sim_names import split_name_and_text, starts_a_name
 from bot.slack import blocks
 from bot.slack.deps import SlackDeps, deps_of
@@ -35,7 +35,6 @@ from bot.store.grants import (
     revoke_grant,
 )
 from bot.store.inventory import get_sim, list_sims
-from bot.store.models import SmsRequest
 
 log = logging.getLogger(__name__)
 
@@ -309,20 +308,18 @@ def cmd_usage(deps: SlackDeps, principal: Principal, args: list[str]) -> str:
     settings = deps.runtime.settings
     lines: list[str] = []
     with deps.db.read() as session:
-        for name, rate, column in (
-            ("user", settings.rate_user, SmsRequest.requester),
-            ("SIM", settings.rate_sim, SmsRequest.iccid),
-        ):
-            if rate is None:
-                lines.append(f"*Per {name}*: no limit")
-                continue
-            lines.append(f"*Per {name}*: {rate.limit} per {escape(rate.text.split('/', 1)[1])}")
-            rows = top_usage(session, column, rate)
-            shown = [mention(r.subject) if name == "user" else code(r.subject) for r in rows]
-            lines += [
-                f"{who} {r.count}/{r.limit}" + (" · *full*" if r.count >= r.limit else "")
-                for who, r in zip(shown, rows, strict=True)
-            ] or ["nothing in the current window"]
+        found = standings(session, settings.rate_user, settings.rate_sim)
+    for standing in found:
+        rate = standing.rate
+        if rate is None:
+            lines.append(f"*Per {standing.kind}*: no limit")
+            continue
+        lines.append(f"*Per {standing.kind}*: {rate.limit} per {escape(rate.window_text)}")
+        show = mention if standing.kind == "user" else code
+        lines += [
+            f"{show(r.subject)} {r.count}/{r.limit}" + (" · *full*" if r.count >= r.limit else "")
+            for r in standing.rows
+        ] or ["nothing in the current window"]
     return fit_lines("*Rate limits now*", lines, " (`smsbot usage` lists them all)")
 
 
