@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_bolt import BoltContext
 
@@ -16,11 +16,9 @@ from bot.authz import Principal
 from bot.runtime import Runtime
 from bot.service import SendService
 from bot.slack.directory import UserGroups
+from bot.slack.home_viewers import HomeViewers
 from bot.slack.notify import Notifier
 from bot.store.db import Database
-
-if TYPE_CHECKING:
-    from bot.slack.home import HomeViewers
 
 CONTEXT_KEY = "smsbot"
 log = logging.getLogger(__name__)
@@ -70,7 +68,7 @@ class SlackDeps:
 
     response_urls: ResponseUrls = field(default_factory=ResponseUrls)
     #: Users whose App Home is open in this process (refreshed by the renderer).
-    home_viewers: HomeViewers = field(default_factory=lambda: _home_viewers())
+    home_viewers: HomeViewers = field(default_factory=HomeViewers)
 
     #: Work handed over and not finished yet (what a stop waits for).
     pending: set[Future[None]] = field(default_factory=set)
@@ -122,12 +120,6 @@ class SlackDeps:
 
     def principal(self, user_id: str, channel_id: str | None) -> Principal:
         return Principal(user_id, self.groups.groups_of(user_id), channel_id)
-
-
-def _home_viewers() -> HomeViewers:
-    from bot.slack.home import HomeViewers
-
-    return HomeViewers()
 
 
 def deps_of(context: BoltContext) -> SlackDeps:

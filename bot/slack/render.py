@@ -26,7 +26,7 @@ from bot.service import retryable
 from bot.slack import blocks
 from bot.slack.approval_blocks import approval_asked, approval_closed, approval_request, with_retry
 from bot.slack.deps import ResponseUrls
-from bot.slack.home import HomeViewers
+from bot.slack.home_viewers import HomeViewers
 from bot.slack.mrkdwn import channel_link, clip, escape, mention
 from bot.slack.notify import Audience, Notifier, SlackFailure, Thread, why
 from bot.sms.message import SimInfo
