@@ -202,7 +202,6 @@ def test_killed_after_the_ack_and_too_old_it_is_abandoned_and_the_user_told(db_u
         assert retry and retry[0]["elements"][0]["action_id"] == "retry_request"
     finally:
         slack.stop()
-    wait_until(lambda: True)
 
 
 def test_status_merges_the_portal_log_with_approvals_audit_and_device_replies(  # type: ignore[no-untyped-def]

@@ -17,6 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -24,6 +25,9 @@ from bot.jobs import claims
 from bot.jobs.registry import Job, JobContext, Registry
 from bot.store.db import Database
 from bot.store.errors import describe
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +51,8 @@ def owner_id() -> str:
 
 
 class JobRunner:
-    def __init__(self, runtime: object, db: Database, registry: Registry) -> None:
+    def __init__(self, runtime: Runtime | None, db: Database, registry: Registry) -> None:
+        """`runtime` is what the jobs get (None only for jobs that need none: tests)."""
         self.runtime = runtime
         self.db = db
         self.registry = registry

@@ -12,7 +12,6 @@ then `not_confirmed`.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -143,10 +142,6 @@ def apply_log_entry(
     )
 
 
-def first_poll_at(settings_schedule: list[timedelta], sent: datetime) -> datetime:
-    return sent + settings_schedule[0]
-
-
 # ---- the polling job ----------------------------------------------------------------------------
 @dataclass
 class PollReport:
@@ -245,15 +240,13 @@ def poll_delivery(ctx: JobContext) -> str:
         runtime.db, now - timedelta(hours=settings.SMSBOT_DELIVERY_GIVE_UP_HOURS)
     )
     schedule = settings.poll_schedule
-    by_sim: dict[str, int] = defaultdict(int)
     stop_at = time.monotonic() + RUN_SECONDS
     for iccid in due_sims(runtime.db, now, force=ctx.force):
         if time.monotonic() > stop_at:
             break  # the rest next run: a run stays well inside its lease
         report.sims += 1
         try:
-            by_sim[iccid] = poll_sim(runtime.db, runtime.portal, iccid, schedule)
+            report.changed += poll_sim(runtime.db, runtime.portal, iccid, schedule)
         except PortalError:
             report.errors += 1
-    report.changed = sum(by_sim.values())
     return report.line()

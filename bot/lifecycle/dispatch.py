@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 
 from bot.jobs.registry import JobContext, job
 from bot.service import SENDABLE_STATES, SendService
@@ -66,7 +66,7 @@ class Sender:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _too_old(cutoff: object) -> object:
+def _too_old(cutoff: datetime) -> ColumnElement[bool]:
     return or_(
         and_(SmsRequest.state == "recorded", SmsRequest.created_at < cutoff),
         and_(SmsRequest.state == "approved", SmsRequest.decided_at < cutoff),
@@ -77,9 +77,7 @@ def abandon_old(db: Database, cutoff_minutes: float) -> list[int]:
     """`recorded`/`approved` requests past the cut-off become `abandoned` (each once)."""
     cutoff = audit.utc_now() - timedelta(minutes=cutoff_minutes)
     with db.read() as session:
-        old = session.execute(
-            select(SmsRequest.id, SmsRequest.state).where(_too_old(cutoff))  # type: ignore[arg-type]
-        ).all()
+        old = session.execute(select(SmsRequest.id, SmsRequest.state).where(_too_old(cutoff))).all()
     reason = (
         f"not sent: the bot stopped before sending it, and it is now older than "
         f"{cutoff_minutes:g} minutes (SMSBOT_RECOVER_CUTOFF_MINUTES); send it again if it is "
