@@ -127,7 +127,19 @@ def test_checkpoints_are_posted_to_the_audit_channel_once(db_url: str) -> None:
         assert text_.startswith(":lock: Audit checkpoint #1: row ") and "signature `" in text_
         assert KEY not in text_
         run_job(bot.runtime, "slack_render")
-        assert (
-            len([c for c in bot.slack.calls("chat.postMessage") if c.args["channel"] == "C0AUDIT"])
-            == 1
-        )
+        audit_posts = [
+            c for c in bot.slack.calls("chat.postMessage") if c.args["channel"] == "C0AUDIT"
+        ]
+        assert len(audit_posts) == 1
+        # Whatever a database writer put in a checkpoint row is shown as text, never markup.
+        with bot.runtime.db.session() as session:
+            session.execute(
+                text(
+                    "INSERT INTO audit_checkpoints (seq, hash, taken_at, key_id, mac) "
+                    "VALUES (1, '<!channel>', 'x', 'k', 'm')"
+                )
+            )
+        forged = bot.slack.wait_for(
+            "chat.postMessage", lambda c: c.args["channel"] == "C0AUDIT", count=2
+        )[1]
+        assert "<!channel>" not in forged.args["text"] and "&lt;!channel&gt;" in forged.args["text"]

@@ -27,7 +27,7 @@ from bot.slack import blocks
 from bot.slack.approval_blocks import approval_asked, approval_closed, approval_request, with_retry
 from bot.slack.deps import ResponseUrls
 from bot.slack.home_viewers import HomeViewers
-from bot.slack.mrkdwn import channel_link, clip, escape, mention
+from bot.slack.mrkdwn import channel_link, clip, code, escape, mention
 from bot.slack.notify import Audience, Notifier, SlackFailure, Thread, why
 from bot.sms.message import SimInfo
 from bot.store.db import Database
@@ -189,8 +189,8 @@ class SlackRenderer:
         posted = 0
         for cp in events.checkpoints_after(self.db, start):
             text = (
-                f":lock: Audit checkpoint #{cp.id}: row {cp.seq}, hash `{cp.hash}`, taken "
-                f"{escape(cp.taken_at)}, key `{escape(cp.key_id)}`, signature `{cp.mac}`"
+                f":lock: Audit checkpoint #{cp.id}: row {cp.seq}, hash {code(cp.hash)}, taken "
+                f"{escape(cp.taken_at)}, key {code(cp.key_id)}, signature {code(cp.mac)}"
             )
             try:
                 self.notifier.client.chat_postMessage(channel=self.audit_channel, text=text)
@@ -347,10 +347,7 @@ class SlackRenderer:
             reason=f": {reason}" if reason else "",
         )
         self._close_approval(req, line)
-        self._say(
-            req, line if thread_of(req) else f"Request #{req.id}: {line}", self._retry(line, req)
-        )
-        self._refresh_parent(req)
+        self._closing(req, line)
 
     def denied(self, req: SmsRequest, event: AuditEvent, details: dict[str, Any]) -> None:
         """A request closed because its requester may no longer send (at decision or send
@@ -362,6 +359,11 @@ class SlackRenderer:
         line = _DECIDED["refused"].format(at=_at(event), reason=reason, who="")
         if details.get("at") == "decision":
             self._close_approval(req, line)
+        self._closing(req, line)
+
+    def _closing(self, req: SmsRequest, line: str) -> None:
+        """A request closed without a send: said where its news goes (named when outside its
+        own thread), with Retry, and the parent's state updated."""
         self._say(
             req, line if thread_of(req) else f"Request #{req.id}: {line}", self._retry(line, req)
         )
