@@ -208,3 +208,28 @@ def test_view_ack_rules() -> None:
         {"response_action": "update", "view": BROKEN_VIEWS["option text 76"]}, submitted
     )
     assert slack_rules.check_view_ack({"response_action": "launch"}, submitted)
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        {"type": "modal", "blocks": [section("s", "x")]},  # a modal published as a Home
+        {
+            "type": "home",
+            "title": {"type": "plain_text", "text": "t"},
+            "blocks": [section("s", "x")],
+        },
+        {"type": "home", "blocks": [raw_section("x" * 3001)]},
+        {"type": "home", "blocks": [section(f"s{i}", "x") for i in range(101)]},
+    ],
+)
+def test_views_publish_refuses_what_slack_refuses(
+    client: WebClient, slack: SlackStandIn, view: dict[str, Any]
+) -> None:
+    with pytest.raises(SlackApiError) as refused:
+        client.views_publish(user_id="U0X", view=view)
+    assert refused.value.response["error"] == "invalid_arguments"
+    assert refused.value.response["response_metadata"]["messages"]
+    assert client.views_publish(
+        user_id="U0X", view={"type": "home", "blocks": [section("s", "x")]}
+    )["ok"]

@@ -225,13 +225,7 @@ class SlackStandIn:
             if not args.get("user_id"):
                 return {"ok": False, "error": "invalid_arguments"}
             problems = slack_rules.check_home_view(args.get("view"))
-            if problems:
-                return {
-                    "ok": False,
-                    "error": "invalid_arguments",
-                    "response_metadata": {"messages": problems},
-                }
-            return None
+            return _invalid_view(problems)
         if method in ("views.open", "views.update", "views.push"):
             if method != "views.update" and not args.get("trigger_id"):
                 return {"ok": False, "error": "invalid_arguments"}
@@ -240,13 +234,7 @@ class SlackStandIn:
             if args.get("trigger_id") in s.expired_triggers:
                 return {"ok": False, "error": "expired_trigger_id"}
             problems = slack_rules.check_view(args.get("view"))
-            if problems:
-                return {
-                    "ok": False,
-                    "error": "invalid_arguments",
-                    "response_metadata": {"messages": problems},
-                }
-            return None
+            return _invalid_view(problems)
         if method in ("chat.postMessage", "chat.update", "chat.postEphemeral") or (
             method.startswith("response/")
         ):
@@ -308,3 +296,10 @@ class SlackStandIn:
                     seen = [c.method for c in self.state.calls]
                     raise AssertionError(f"no {count}× {method} within {timeout}s; saw {seen}")
                 self._cond.wait(remaining)
+
+
+def _invalid_view(problems: list[str]) -> dict[str, Any] | None:
+    """Slack's answer to a view it will not take (None: it takes it)."""
+    if not problems:
+        return None
+    return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": problems}}
