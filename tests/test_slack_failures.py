@@ -3,11 +3,10 @@ person who asked still hears what happened (or it is counted where no route exis
 
 from __future__ import annotations
 
-import time
-
 from prometheus_client import REGISTRY
 
 from tests.support.bot import Bot, values
+from tests.support.waiting import wait_until
 
 SENDER = "U0SENDER"
 
@@ -18,10 +17,7 @@ def metric(name: str, **labels: str) -> float:
 
 def wait_metric(value: float, name: str, **labels: str) -> None:
     """The counter is bumped just after the message goes out: wait for it, with a deadline."""
-    deadline = time.monotonic() + 10
-    while metric(name, **labels) < value:
-        assert time.monotonic() < deadline, f"{name}{labels} never reached {value}"
-        time.sleep(0.01)
+    wait_until(lambda: metric(name, **labels) >= value, 10, f"{name}{labels} reaching {value}")
 
 
 def test_a_form_slack_will_not_open_is_explained_on_the_response_url(bot: Bot) -> None:

@@ -3,8 +3,7 @@ condition with a deadline."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -12,6 +11,9 @@ from bot.config import load_settings
 from bot.jobs.runner import RunResult
 from bot.runtime import Runtime, build_runtime
 from bot.store.models import SmsRequest
+from tests.support.waiting import wait_until
+
+__all__ = ["request_row", "run_job", "runtime_on", "wait_until"]
 
 
 @contextmanager
@@ -42,18 +44,6 @@ def run_job(runtime: Runtime, name: str) -> RunResult:
     )
     assert result.ok, result
     return result
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
-    """Poll `condition` until it is truthy (a deadline, not a sleep as synchronisation)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what or condition}")
-        time.sleep(0.02)
 
 
 def request_row(runtime: Runtime, request_id: int) -> SmsRequest:
