@@ -43,6 +43,9 @@ class SendCommand:
     #: text is then ignored; see bot.templates).
     template: str | None = None
     variables: tuple[tuple[str, str], ...] = ()
+    #: What the front end could not read in the input (e.g. a template value line without `=`):
+    #: refused and audited by the core like any invalid field.
+    input_problems: tuple[Problem, ...] = ()
 
 
 @dataclass

@@ -165,6 +165,10 @@ class SendService:
                 repeated = self._repeated_key(session, cmd)
                 if repeated is not None:
                     return repeated
+            if cmd.input_problems:
+                seq = self._audit_invalid(session, cmd, *cmd.input_problems)
+                reason = cmd.input_problems[0].message
+                return Submission("invalid", list(cmd.input_problems), audit_seq=seq, reason=reason)
             draft = cmd.draft
             if draft.iccid.strip() and not looks_like_iccid(draft.iccid):
                 # A label, an MSISDN or a label prefix ("pump 7"): one SIM, or the choices.

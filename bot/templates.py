@@ -167,5 +167,27 @@ def fill(
     return Filled(text, template.data_coding, [])
 
 
+def parse_values(text: str) -> tuple[tuple[tuple[str, str], ...], list[Problem]]:
+    """`name=value` lines → the command's variables, or what to fix (field `template_vars`).
+    Values keep inner spaces; blank lines are skipped."""
+    pairs: list[tuple[str, str]] = []
+    problems: list[Problem] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        name, sep, value = line.partition("=")
+        if not sep or not name.strip():
+            problems.append(
+                Problem(
+                    "template_vars",
+                    "bad_value",
+                    f"Write one name=value per line; `{line.strip()[:40]}` has no `=`.",
+                )
+            )
+            continue
+        pairs.append((name.strip(), value.strip()))
+    return tuple(pairs), problems
+
+
 def _problem(code: str, message: str) -> Problem:
     return Problem("template", code, message)

@@ -15,6 +15,7 @@ from bot.slack import blocks
 from bot.slack.approval_blocks import approval_closed, approval_request
 from bot.slack.modals import errors_for_modal, reject_modal, send_modal
 from bot.slack.mrkdwn import code, escape, fit_lines, mention
+from bot.slack.template_picker import TemplateChoice, TemplatePick
 from bot.sms.message import SimInfo
 from bot.sms.problems import Problem
 from tests.support import slack_rules
@@ -84,8 +85,9 @@ def test_modal_errors_ack_names_input_blocks_and_fits() -> None:
         Problem("message_text", "x", "z" * 900),
     ]
     problems += [Problem("iccid", "digits", "ICCID is digits"), Problem("request", "dup", "dup")]
-    body = {"response_action": "errors", "errors": errors_for_modal(problems)}
-    assert slack_rules.check_view_ack(body, send_modal(metadata=META)) == []
+    view = send_modal(metadata=META)
+    body = {"response_action": "errors", "errors": errors_for_modal(problems, view)}
+    assert slack_rules.check_view_ack(body, view) == []
 
 
 def test_reject_modal_passes() -> None:
@@ -217,3 +219,25 @@ def test_approval_message_shows_the_exact_text_and_no_data_markup(
     assert rich_texts(message_blocks) == [text]
     assert sorted(set(message_controls(fallback, message_blocks))) == ["@U0SENDER"]
     message_ok(fallback, message_blocks)
+
+
+@given(
+    st.lists(
+        st.tuples(st.text(min_size=1, max_size=40), st.text(min_size=1, max_size=1000)),
+        max_size=130,
+    ),
+    st.integers(min_value=0, max_value=129),
+)
+def test_the_template_picker_fits_slack_for_any_templates(
+    raw: list[tuple[str, str]], chosen: int
+) -> None:
+    choices = [
+        TemplateChoice(f"t{i}-{name}", text, False, ("a", "b"), "group pumps")
+        for i, (name, text) in enumerate(raw)
+    ]
+    pick = TemplatePick(choices[chosen].name if chosen < len(choices) else None, "a=1")
+    view = send_modal(metadata=META, templates=choices, pick=pick)
+    view_ok(view)
+    ids = [b["block_id"] for b in view["blocks"]]
+    assert ("template" in ids) == bool(choices)
+    assert ("template_vars" in ids) == (pick.name is not None and chosen < 99)

@@ -233,3 +233,23 @@ def test_views_publish_refuses_what_slack_refuses(
     assert client.views_publish(
         user_id="U0X", view={"type": "home", "blocks": [section("s", "x")]}
     )["ok"]
+
+
+def test_the_stand_in_refuses_an_initial_option_that_is_not_offered() -> None:
+    select = {
+        "type": "static_select",
+        "action_id": "s",
+        "options": [{"text": {"type": "plain_text", "text": "a"}, "value": "a"}],
+        "initial_option": {"text": {"type": "plain_text", "text": "b"}, "value": "b"},
+    }
+    view = {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "x"},
+        "submit": {"type": "plain_text", "text": "ok"},
+        "blocks": [
+            {"type": "input", "label": {"type": "plain_text", "text": "l"}, "element": select}
+        ],
+    }
+    assert any("initial option must match" in p for p in slack_rules.check_view(view))
+    select["initial_option"] = select["options"][0]
+    assert slack_rules.check_view(view) == []

@@ -4,11 +4,14 @@ the same rules as typed text; limited to a SIM type or group; the request record
 from __future__ import annotations
 
 import io
+from typing import Any
 
+from bot import templates
 from bot.store import audit
 from bot.store.db import Database
 from bot.store.inventory import import_csv
 from bot.store.models import SmsRequest
+from tests.support.bot import Bot, values
 
 MANX = "89440000000000000010"
 KPN_C = "89310000000000000023"
@@ -80,3 +83,81 @@ def test_a_template_for_one_sim_type_and_a_binary_one(smsbot, database: Database
     assert "coding=binary" in right.out
     both = smsbot("send", "--as", "UADMIN", "--sim", "meter", "--template", "frame", "--text", "x")
     assert both.code == 2 and "--text or --template, one of them" in both.err
+
+
+# ---- the Slack form --------------------------------------------------------------------------
+def _pick(name: str, values_text: str | None = None) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "template": {"template": {"type": "static_select", "selected_option": {"value": name}}}
+    }
+    if values_text is not None:
+        state["template_vars"] = {
+            "template_vars": {"type": "plain_text_input", "value": values_text}
+        }
+    return state
+
+
+def _add(database: Database, name: str, text: str, **kw: Any) -> None:
+    with database.session() as session:
+        templates.add(session, name, text, actor="UADMIN", **kw)
+
+
+def test_the_form_offers_templates_and_sends_the_filled_text(bot: Bot) -> None:
+    _inventory(bot.runtime.db)
+    _add(bot.runtime.db, "apn", "APN=${apn};PIN=${pin}")
+    _add(bot.runtime.db, "frame", "AAH//oB/", binary=True, sim_type="Multinet KPN C")
+    bot.grant("U0SENDER")
+    modal = bot.open_modal()
+    blocks = {b["block_id"]: b for b in modal.args["view"]["blocks"]}
+    offered = [o["value"] for o in blocks["template"]["element"]["options"]]
+    assert offered == ["-", "apn", "frame"]
+    assert "template_vars" not in blocks and blocks["message_text"]["optional"] is False
+    # Choosing a template shows what it sends and asks for its values (the stand-in checks the
+    # updated view against Slack's rules).
+    opened = modal.answer["view"]
+    state = {**values(text=""), **_pick("apn")}
+    view = {**modal.args["view"], "id": opened["id"], "hash": opened["hash"]}
+    chosen = {
+        "type": "block_actions",
+        "user": {"id": "U0SENDER"},
+        "team": {"id": "T0001"},
+        "api_app_id": "A0001",
+        "container": {"type": "view"},
+        "view": {**view, "state": {"values": state}},
+        "actions": [
+            {
+                "action_id": "template",
+                "block_id": "template",
+                "type": "static_select",
+                "selected_option": {"value": "apn"},
+            }
+        ],
+    }
+    assert bot.client.interaction(chosen).status_code == 200
+    update = bot.slack.wait_for("views.update")[0].args["view"]
+    shown = {b["block_id"]: b for b in update["blocks"]}
+    assert "APN=${apn};PIN=${pin}" in shown["template_info"]["elements"][0]["text"]
+    assert "apn, pin" in shown["template_vars"]["hint"]["text"]
+    assert shown["message_text"]["optional"] is True
+    assert shown["template"]["element"]["initial_option"]["value"] == "apn"
+    # A line without `=`, a missing value, a template for another SIM type: field errors,
+    # each audited, nothing sent.
+    bad = bot.submit(modal, {**state, **_pick("apn", "apn iot.example")}, view=update).json()
+    assert bad["response_action"] == "errors"
+    assert "has no `=`" in bad["errors"]["template_vars"]
+    missing = bot.submit(modal, {**state, **_pick("apn", "apn=iot.example")}, view=update).json()
+    assert "needs pin=…" in missing["errors"]["template_vars"]
+    wrong = bot.submit(modal, {**values(text=""), **_pick("frame")}, view=modal.args["view"])
+    assert "is for Multinet KPN C SIMs only" in wrong.json()["errors"]["template"]
+    assert bot.events().count("invalid") == 3 and bot.portal_sends == []
+    # Filled in: the filled text is what the rules check, the approver would see and the portal
+    # receives; the request records the template.
+    done = bot.submit(
+        modal, {**state, **_pick("apn", "apn = iot.example\npin=1234\n")}, view=update
+    )
+    assert done.text == ""
+    bot.slack.wait_for("chat.postMessage", lambda c: "Accepted" in c.args.get("text", ""))
+    assert bot.portal_sends[-1].findtext("message_text") == "APN=iot.example;PIN=1234"
+    with bot.runtime.db.read() as session:
+        req = session.query(SmsRequest).one()
+        assert (req.template_name, req.message_text) == ("apn", "APN=iot.example;PIN=1234")

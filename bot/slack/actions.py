@@ -1,4 +1,4 @@
-"""Block actions in the send modal: live SIM details and the character counter."""
+"""Block actions in the send modal: live SIM details, the character counter, the template."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ from bot.slack.deps import SlackDeps, deps_of
 from bot.slack.modals import send_modal_for
 from bot.slack.notify import why
 from bot.slack.parsing import draft_from_view, view_metadata
+from bot.slack.template_picker import pick_from_state, template_choices
 from bot.store.inventory import get_sim
 
 log = logging.getLogger(__name__)
 
 
 def register(app: App) -> None:
-    for action_id in ("iccid", "message_text"):
+    for action_id in ("iccid", "message_text", "template"):
         app.block_action(action_id)(handle_typing)
 
 
@@ -41,7 +42,13 @@ def refresh_send_modal(deps: SlackDeps, body: dict[str, Any], client: WebClient)
             # A label or MSISDN shows the SIM it names (the field keeps what was typed).
             named = resolve(session, draft.iccid)
             sim = get_sim(session, named.iccid) if named.iccid else None
-    updated = send_modal_for(draft, view_metadata(view), sim)
+    updated = send_modal_for(
+        draft,
+        view_metadata(view),
+        sim,
+        templates=template_choices(deps.db),
+        pick=pick_from_state(view["state"]["values"]),
+    )
     try:
         # The hash makes Slack refuse a stale update when the user typed on meanwhile.
         client.views_update(view_id=view["id"], hash=view.get("hash"), view=updated)

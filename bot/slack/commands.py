@@ -24,6 +24,7 @@ from bot.slack.parsing import (
     prefill_from_command,
     subject_id,
 )
+from bot.slack.template_picker import template_choices
 from bot.sms.iccid import normalize_iccid
 from bot.status import sim_status
 from bot.store import audit
@@ -118,7 +119,13 @@ def open_send_modal(
     try:
         client.views_open(
             trigger_id=trigger_id,
-            view=send_modal(metadata=metadata, iccid=iccid, message_text=message, sim=sim),
+            view=send_modal(
+                metadata=metadata,
+                iccid=iccid,
+                message_text=message,
+                sim=sim,
+                templates=template_choices(deps.db),
+            ),
         )
     except SlackFailure as exc:
         error = why(exc)

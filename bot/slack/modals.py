@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.slack.blocks import TEXT_MAX, Block, context, plain, section, sim_line
 from bot.slack.mrkdwn import code, escape, fit_lines
+from bot.slack.template_picker import TemplateChoice, TemplatePick, template_blocks
 from bot.sms.binary import decode_payload
 from bot.sms.gsm7 import MAX_SEPTETS, count_septets
 from bot.sms.message import Draft, SimInfo
@@ -100,6 +101,8 @@ def send_modal(
     warnings: list[Problem] | None = None,
     confirm_digest: str = "",
     replace: bool = False,
+    templates: list[TemplateChoice] | None = None,
+    pick: TemplatePick | None = None,
 ) -> dict[str, Any]:
     """The send form. Input block ids are the SPEC's names; values typed so far are kept by
     Slack on update because block and action ids never change. `metadata` (the channel, the
@@ -107,6 +110,9 @@ def send_modal(
     cut_from = len(message_text) if len(message_text) > MESSAGE_MAX_LENGTH else None
     message_text = message_text[:MESSAGE_MAX_LENGTH]
     selected = _CODING_OPTIONS[1] if data_coding == "binary" else _CODING_OPTIONS[0]
+    pick = pick or TemplatePick(None)
+    picker = template_blocks(templates or [], pick)
+    templated = pick.name is not None and len(picker) > 1
     blocks: list[Block] = [
         _text_input(
             "iccid",
@@ -117,6 +123,7 @@ def send_modal(
             hint="ICCID (18–22 digits), MSISDN or label. Press Enter to check the SIM.",
         ),
         context("sim_info", sim_line(sim, iccid)),
+        *picker,
         _text_input(
             "message_text",
             "Message",
@@ -124,6 +131,9 @@ def send_modal(
             multiline=True,
             dispatch="on_character_entered",
             max_length=MESSAGE_MAX_LENGTH,
+            # Slack keeps what was typed; while a template is chosen its text is sent instead.
+            optional=templated,
+            hint="Not used: the chosen template's text is sent." if templated else None,
         ),
         context("counter", counter_line(message_text, data_coding, cut_from)),
         {
@@ -210,6 +220,9 @@ def send_modal_for(
     sim: SimInfo | None,
     warnings: list[Problem] | None = None,
     confirm_digest: str = "",
+    *,
+    templates: list[TemplateChoice] | None = None,
+    pick: TemplatePick | None = None,
 ) -> dict[str, Any]:
     """The send form again, around what the user typed so far."""
     return send_modal(
@@ -223,15 +236,30 @@ def send_modal_for(
         warnings=warnings,
         confirm_digest=confirm_digest,
         replace=draft.apply_replacements,
+        templates=templates,
+        pick=pick,
     )
 
 
-def errors_for_modal(problems: list[Problem]) -> dict[str, str]:
-    """`response_action: errors` map: one message per input block (several joined)."""
-    field_to_block = {"request": "message_text", "template": "message_text"}
+def _block_for(problem: Problem) -> str:
+    if problem.field == "request":
+        return "message_text"
+    if problem.field == "template" and problem.code in ("missing_value", "unknown_value"):
+        return "template_vars"
+    return problem.field
+
+
+def errors_for_modal(problems: list[Problem], view: dict[str, Any]) -> dict[str, str]:
+    """`response_action: errors` map: one message per input block (several joined). Slack
+    refuses an error naming a block the view does not have: such a problem goes to the
+    template picker (template problems) or the message field."""
+    present = {b.get("block_id") for b in view.get("blocks", []) if b.get("type") == "input"}
     out: dict[str, str] = {}
     for problem in problems:
-        block = field_to_block.get(problem.field, problem.field)
+        block = _block_for(problem)
+        if block not in present:
+            templated = problem.field.startswith("template") and "template" in present
+            block = "template" if templated else "message_text"
         out[block] = f"{out[block]} {problem.message}" if block in out else problem.message
     return {k: v[:ERROR_MAX] for k, v in out.items()}
 

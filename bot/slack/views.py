@@ -17,6 +17,8 @@ from bot.service import SendCommand
 from bot.slack.deps import deps_of
 from bot.slack.modals import CALLBACK_SEND, ERROR_MAX, errors_for_modal, send_modal_for
 from bot.slack.parsing import draft_from_view, view_metadata
+from bot.slack.template_picker import pick_from_state, template_choices
+from bot.templates import parse_values
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ def handle_send_submission(
     metadata = view_metadata(view)
     channel = metadata.get("channel")
     draft, confirmation = draft_from_view(view["state"]["values"])
+    pick = pick_from_state(view["state"]["values"])
+    variables, unreadable = parse_values(pick.values_text) if pick.name else ((), [])
     submission = deps.service.submit(
         SendCommand(
             principal=deps.principal(body["user"]["id"], channel),
@@ -59,6 +63,9 @@ def handle_send_submission(
             idempotency_key=_idempotency_key(view),
             confirmed=confirmation is not None,
             confirmation=confirmation,
+            template=pick.name,
+            variables=variables,
+            input_problems=tuple(unreadable),
         ),
         wait_seconds=ACK_DB_WAIT_SECONDS,
     )
@@ -66,7 +73,7 @@ def handle_send_submission(
     if status == "busy":
         ack(response_action="errors", errors={"iccid": submission.reason[:ERROR_MAX]})
     elif status == "invalid":
-        ack(response_action="errors", errors=errors_for_modal(submission.errors))
+        ack(response_action="errors", errors=errors_for_modal(submission.errors, view))
     elif status == "denied":
         ack(
             response_action="errors",
@@ -86,7 +93,15 @@ def handle_send_submission(
             # value typed so far kept and a box that confirms exactly these.
             ack(
                 response_action="update",
-                view=send_modal_for(draft, metadata, submission.sim, submission.warnings, digest),
+                view=send_modal_for(
+                    draft,
+                    metadata,
+                    submission.sim,
+                    submission.warnings,
+                    digest,
+                    templates=template_choices(deps.db),
+                    pick=pick,
+                ),
             )
     else:
         # Recorded, awaiting approval or a duplicate: the modal closes. The core sends it (its

@@ -7,7 +7,16 @@ from typing import Literal
 
 Severity = Literal["error", "warning"]
 #: The fields of the send form (SPEC.md block ids), plus `request` for whole-request problems.
-Field = Literal["iccid", "message_text", "data_coding", "origin", "sms_uid", "request", "template"]
+Field = Literal[
+    "iccid",
+    "message_text",
+    "data_coding",
+    "origin",
+    "sms_uid",
+    "request",
+    "template",
+    "template_vars",
+]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ too. Problems come back in Slack's shape — `[ERROR] <what> [json-pointer:/path
 
 Limits (api.slack.com/reference/block-kit): text objects 1–3000 characters; section fields ≤ 10
 of ≤ 2000; option text ≤ 75 and value ≤ 150; button text ≤ 75 and value ≤ 2000; input label ≤ 2000;
-`plain_text_input` `max_length` ≤ 3000 and `initial_value` no longer than it; ≤ 100 blocks in a
+`plain_text_input` `max_length` ≤ 3000 and `initial_value` no longer than it; an initial option
+one of the options; ≤ 100 blocks in a
 view, ≤ 50 in a message; block ids unique; a modal with inputs needs `submit`; message `text`
 ≤ 40,000 characters (`msg_too_long`).
 """
@@ -86,10 +87,25 @@ def _walk_limits(node: Any, pointer: str) -> list[str]:
             )
     if kind == "rich_text":
         problems += _rich_text(node, pointer)
+    if kind in ("static_select", "radio_buttons", "checkboxes"):
+        problems += _initial_options(node, pointer)
     for key, value in node.items():
         if isinstance(value, dict | list):
             problems += _walk_limits(value, f"{pointer}/{key}")
     return problems
+
+
+def _initial_options(node: dict[str, Any], pointer: str) -> list[str]:
+    """Slack: an initial option must exactly match one of the element's options."""
+    offered = [o for o in node.get("options") or []]
+    initial = node.get("initial_options") or (
+        [node["initial_option"]] if node.get("initial_option") else []
+    )
+    return [
+        _error("initial option must match one of the options", f"{pointer}/initial_option")
+        for option in initial
+        if option not in offered
+    ]
 
 
 def _rich_text(node: dict[str, Any], pointer: str) -> list[str]:
