@@ -52,6 +52,10 @@ def test_http_variant_is_valid(
     http["settings"]["socket_mode_enabled"] = False
     http["features"]["slash_commands"][0]["url"] = "https://smsbot.example.com/slack/events"
     http["settings"]["interactivity"]["request_url"] = "https://smsbot.example.com/slack/events"
+    # The send form's SIM picker loads its options from the same endpoint.
+    http["settings"]["interactivity"]["message_menu_options_url"] = (
+        "https://smsbot.example.com/slack/events"
+    )
     assert sorted(validator.iter_errors(http), key=str) == []
 
 

@@ -62,7 +62,7 @@ def test_prefilled_modal_unescapes_slack_markup(bot: Bot) -> None:
         )
     call = bot.open_modal("8944 0000 0000 0000 0010 reset &lt;now&gt; &amp; <https://x.io|x.io>")
     blocks = {b["block_id"]: b for b in call.args["view"]["blocks"]}
-    assert blocks["iccid"]["element"]["initial_value"] == "8944 0000 0000 0000 0010"
+    assert blocks["iccid"]["element"]["initial_option"]["value"] == MANX
     assert blocks["message_text"]["element"]["initial_value"] == "reset <now> & x.io"
     assert "pump 7" in blocks["sim_info"]["elements"][0]["text"]
     assert "Manx Telecom" in blocks["sim_info"]["elements"][0]["text"]
@@ -123,7 +123,7 @@ def test_warnings_are_confirmed_in_the_modal_before_sending(bot: Bot) -> None:
     assert first["response_action"] == "update"
     shown = {b["block_id"]: b for b in first["view"]["blocks"]}
     assert "Luhn" in shown["warnings"]["text"]["text"]
-    assert shown["iccid"]["element"]["initial_value"] == luhn_bad  # nothing typed is lost
+    assert shown["iccid"]["element"]["initial_option"]["value"] == luhn_bad  # nothing is lost
     second = bot.submit(modal, values(iccid=luhn_bad, confirm=False), view=first["view"]).json()
     assert second["response_action"] == "errors" and "confirm" in second["errors"]
     assert bot.portal_sends == []

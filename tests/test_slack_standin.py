@@ -253,3 +253,18 @@ def test_the_stand_in_refuses_an_initial_option_that_is_not_offered() -> None:
     assert any("initial option must match" in p for p in slack_rules.check_view(view))
     select["initial_option"] = select["options"][0]
     assert slack_rules.check_view(view) == []
+
+
+def test_the_rules_refuse_what_slack_refuses_in_an_options_answer() -> None:
+    option = {"text": {"type": "plain_text", "text": "pump 7"}, "value": "8944"}
+    assert slack_rules.check_options_ack({"options": [option]}) == []
+    assert slack_rules.check_options_ack({"options": [option] * 101})
+    long_text = {**option, "text": {"type": "plain_text", "text": "x" * 76}}
+    assert slack_rules.check_options_ack({"options": [long_text]})
+    assert slack_rules.check_options_ack({"options": [{**option, "value": "v" * 151}]})
+    markup = {**option, "text": {"type": "mrkdwn", "text": "*x*"}}
+    assert slack_rules.check_options_ack({"options": [markup]})
+    assert slack_rules.check_options_ack({"options": [], "option_groups": []})
+    group = {"label": {"type": "plain_text", "text": "g"}, "options": [option]}
+    assert slack_rules.check_options_ack({"option_groups": [group]}) == []
+    assert slack_rules.check_options_ack({"option_groups": [{**group, "label": None}]})

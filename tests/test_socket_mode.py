@@ -17,11 +17,13 @@ import pytest
 
 from bot.store.db import Database
 from bot.store.grants import create_grant
+from tests.support import slack_rules
 from tests.support.bot import submission, values
 from tests.support.serve import start_serve
 from tests.support.signing import command_fields
 from tests.support.slack_api import SlackStandIn
 from tests.support.socket_mode import SocketModeServer
+from tests.test_sim_names import suggestion
 
 SENDER, APPROVER = "U0SENDER", "U0APPROVER"
 ACK_DEADLINE = 3.0  # Slack shows the user an error when an envelope is not acked within 3 s
@@ -251,3 +253,15 @@ def test_sigterm_closes_the_socket_and_exits_0(socket_bot: SocketBot) -> None:
     while socket_bot.socket.open_connections():
         assert time.monotonic() < deadline, "the Socket Mode connection stayed open"
         time.sleep(0.02)
+
+
+def test_the_sim_picker_is_answered_over_the_socket(socket_bot: SocketBot) -> None:
+    socket_bot.command("")
+    opened = socket_bot.slack.wait_for("views.open")[0]
+    view = {**opened.args["view"], "id": opened.answer["view"]["id"]}
+    typed = "8944 0000 0000 0000 0010"
+    envelope = socket_bot.socket.send("interactive", suggestion(view, typed, "U0CAREFUL"), True)
+    ack = socket_bot.socket.wait_ack(envelope)
+    assert ack.seconds < ACK_DEADLINE
+    assert ack.payload is not None and slack_rules.check_options_ack(ack.payload) == []
+    assert [o["value"] for o in ack.payload["options"]] == ["89440000000000000010"]

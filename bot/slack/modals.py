@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.slack.blocks import TEXT_MAX, Block, context, plain, section, sim_line
 from bot.slack.mrkdwn import code, escape, fit_lines
+from bot.slack.sim_picker import initial_option, sim_select_block
 from bot.slack.template_picker import TemplateChoice, TemplatePick, template_blocks
 from bot.sms.binary import decode_payload
 from bot.sms.gsm7 import MAX_SEPTETS, count_septets
@@ -17,6 +18,7 @@ CALLBACK_SEND = "send_sms"
 CALLBACK_REJECT = "reject_request"
 #: Slack's limits for what we put in modals (option text 75, error text kept well under 2000).
 MESSAGE_MAX_LENGTH = 3000
+#: How much of a typed SIM name the form repeats back.
 ICCID_MAX_LENGTH = 40
 ERROR_MAX = 1900
 
@@ -79,6 +81,14 @@ def _text_input(
     return block
 
 
+def _sim_info(sim: SimInfo | None, typed: str, chosen: dict[str, Any] | None) -> str:
+    if not typed.strip():
+        return "Choose the SIM: search by its label, ICCID or MSISDN."
+    if chosen is None:
+        return f"{code(typed)} does not name one SIM: search for it above."
+    return sim_line(sim, typed)
+
+
 _REPLACE_OPTION = {
     "text": plain("Replace unsupported characters (you confirm the result)"),
     "value": "replace",
@@ -110,19 +120,13 @@ def send_modal(
     cut_from = len(message_text) if len(message_text) > MESSAGE_MAX_LENGTH else None
     message_text = message_text[:MESSAGE_MAX_LENGTH]
     selected = _CODING_OPTIONS[1] if data_coding == "binary" else _CODING_OPTIONS[0]
+    chosen = initial_option(iccid, sim)
     pick = pick or TemplatePick(None)
     picker = template_blocks(templates or [], pick)
     templated = pick.name is not None and len(picker) > 1
     blocks: list[Block] = [
-        _text_input(
-            "iccid",
-            "SIM",
-            iccid,
-            dispatch="on_enter_pressed",
-            max_length=ICCID_MAX_LENGTH,
-            hint="ICCID (18–22 digits), MSISDN or label. Press Enter to check the SIM.",
-        ),
-        context("sim_info", sim_line(sim, iccid)),
+        sim_select_block(chosen),
+        context("sim_info", _sim_info(sim, iccid, chosen)),
         *picker,
         _text_input(
             "message_text",

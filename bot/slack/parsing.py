@@ -100,7 +100,11 @@ def draft_from_view(state_values: dict[str, Any]) -> tuple[Draft, str | None]:
         o.get("value") for o in _value(state_values, "confirm").get("selected_options") or []
     }
     draft = Draft(
-        iccid=_value(state_values, "iccid").get("value") or "",
+        # The SIM picker (external_select) sends the chosen option; a plain text field (an older
+        # form still open in someone's Slack) sends its value.
+        iccid=(_value(state_values, "iccid").get("selected_option") or {}).get("value")
+        or _value(state_values, "iccid").get("value")
+        or "",
         message_text=_value(state_values, "message_text").get("value") or "",
         data_coding=coding.get("value") or "default",
         origin=_value(state_values, "origin").get("value"),

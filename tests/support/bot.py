@@ -110,7 +110,17 @@ def values(
     confirm: bool | None = None,
 ) -> dict[str, Any]:
     state: dict[str, Any] = {
-        "iccid": {"iccid": {"type": "plain_text_input", "value": iccid}},
+        # The SIM picker is an external_select: Slack sends the option chosen from the bot's list.
+        "iccid": {
+            "iccid": {
+                "type": "external_select",
+                "selected_option": (
+                    {"text": {"type": "plain_text", "text": iccid}, "value": iccid}
+                    if iccid
+                    else None
+                ),
+            }
+        },
         "message_text": {"message_text": {"type": "plain_text_input", "value": text}},
         "data_coding": {
             "data_coding": {"type": "static_select", "selected_option": {"value": coding}}

@@ -238,3 +238,52 @@ def check_view_ack(body: dict[str, Any], submitted: dict[str, Any] | None) -> li
     if action in (None, "clear"):
         return []
     return [_error(f"unknown response_action `{action}`", "/response_action")]
+
+
+OPTIONS_MAX = 100
+OPTION_TEXT_MAX = 75
+OPTION_VALUE_MAX = 150
+
+
+def _option_problems(option: Any, pointer: str) -> list[str]:
+    if not isinstance(option, dict):
+        return [_error("must be an option object", pointer)]
+    text = option.get("text") or {}
+    problems: list[str] = []
+    if text.get("type") != "plain_text":
+        problems.append(_error("option text must be plain_text", f"{pointer}/text"))
+    if not 1 <= len(str(text.get("text") or "")) <= OPTION_TEXT_MAX:
+        problems.append(_error(f"must be 1–{OPTION_TEXT_MAX} characters", f"{pointer}/text"))
+    if not 1 <= len(str(option.get("value") or "")) <= OPTION_VALUE_MAX:
+        problems.append(_error(f"must be 1–{OPTION_VALUE_MAX} characters", f"{pointer}/value"))
+    return problems
+
+
+def check_options_ack(body: Any) -> list[str]:
+    """A `block_suggestion` answer: `options` (≤ 100) or `option_groups` (≤ 100 groups of ≤ 100,
+    label ≤ 75), each option plain text ≤ 75 with a value ≤ 150 (Slack shows nothing otherwise)."""
+    if not isinstance(body, dict):
+        return [_error("must be a JSON object", "")]
+    unknown = set(body) - {"options", "option_groups"}
+    problems = [_error(f"unknown field `{k}`", f"/{k}") for k in sorted(unknown)]
+    if ("options" in body) == ("option_groups" in body):
+        return [*problems, _error("give options or option_groups, one of them", "")]
+    lists: list[tuple[str, Any]] = []
+    if "options" in body:
+        lists.append(("/options", body["options"]))
+    else:
+        groups = body["option_groups"]
+        if not isinstance(groups, list) or len(groups) > OPTIONS_MAX:
+            return [*problems, _error("must be an array of at most 100", "/option_groups")]
+        for i, group in enumerate(groups):
+            label = str(((group or {}).get("label") or {}).get("text") or "")
+            if not 1 <= len(label) <= OPTION_TEXT_MAX:
+                problems.append(_error("label must be 1–75 characters", f"/option_groups/{i}"))
+            lists.append((f"/option_groups/{i}/options", (group or {}).get("options")))
+    for pointer, options in lists:
+        if not isinstance(options, list) or len(options) > OPTIONS_MAX:
+            problems.append(_error(f"must be an array of at most {OPTIONS_MAX}", pointer))
+            continue
+        for i, option in enumerate(options):
+            problems += _option_problems(option, f"{pointer}/{i}")
+    return problems
