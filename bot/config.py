@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     #: Guard rails (bot.rate_limits): requests per user and per SIM in a sliding window.
     SMSBOT_RATE_USER: str = "20/h"
     SMSBOT_RATE_SIM: str = "5/10m"
+    #: Fleet sends (bot.batches): SIMs of one batch on their way to the portal at once.
+    SMSBOT_BATCH_CONCURRENCY: int = Field(default=8, ge=1, le=16)
 
     @model_validator(mode="before")
     @classmethod

@@ -2,7 +2,8 @@
 (SMSBOT_RATE_USER, SMSBOT_RATE_SIM: `N/s`, `N/m`, `N/h`, `N/10m`…). Counted in the database — the
 requests themselves — so the limits hold across replicas and the CLI. A request that never
 reached the portal and never will (refused, declined, expired, cancelled, abandoned, not sent)
-does not count."""
+does not count. A fleet send (bot.batches) counts once against its requester's limit; each of its
+SIMs counts against that SIM's limit."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from bot.config import Rate
 from bot.request_facts import NOT_SENT_STATES
 from bot.store import audit
 from bot.store.grants import aware
-from bot.store.models import SmsRequest
+from bot.store.models import SmsBatch, SmsRequest
 
 
 def _counted() -> ColumnElement[bool]:
@@ -26,11 +27,26 @@ def _counted() -> ColumnElement[bool]:
 def _usage(
     session: Session, column: InstrumentedAttribute[str], value: str, since: datetime
 ) -> tuple[int, datetime | None]:
-    count, oldest = session.execute(
-        select(func.count(), func.min(SmsRequest.created_at)).where(
-            column == value, SmsRequest.created_at > since, _counted()
-        )
+    per_user = column is SmsRequest.requester
+    wanted = [column == value, SmsRequest.created_at > since, _counted()]
+    if per_user:
+        wanted.append(SmsRequest.batch_id.is_(None))  # a fleet send counts once, below
+    count, single_oldest = session.execute(
+        select(func.count(), func.min(SmsRequest.created_at)).where(*wanted)
     ).one()
+    oldest: datetime | None = aware(single_oldest)
+    if per_user:
+        batches, batch_oldest = session.execute(
+            select(func.count(), func.min(SmsBatch.created_at)).where(
+                SmsBatch.requester == value,
+                SmsBatch.created_at > since,
+                SmsBatch.state.not_in(("declined", "expired", "refused")),
+            )
+        ).one()
+        count += int(batches)
+        first = aware(batch_oldest)
+        if first is not None and (oldest is None or first < oldest):
+            oldest = first
     return int(count), oldest
 
 

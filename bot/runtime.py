@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.approvals import Approvals
+from bot.batches import Batches
 from bot.config import Settings, secret_value
 from bot.jobs.registry import core_jobs
 from bot.jobs.runner import JobRunner
@@ -41,6 +42,8 @@ class Runtime:
     service: SendService
     approvals: Approvals
     sandbox: SandboxServer | None = None
+    #: Fleet sends (one decision, SIM by SIM).
+    batches: Batches = field(init=False)
     #: Sends started by the `dispatch` job run here, on their own threads.
     sender: Sender = field(init=False)
     #: The core's jobs (and front ends' consumers, added before `start_jobs`).
@@ -50,6 +53,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.sender = Sender(self.service)
+        self.batches = Batches(self.service, self.settings.SMSBOT_BATCH_CONCURRENCY)
         registry = core_jobs()
         # Polls at finer steps than the job's default interval need the job to run that often.
         registry.run_more_often("poll_delivery", min(self.settings.poll_schedule))

@@ -86,9 +86,13 @@ def test_core_jobs_are_declared_beside_their_domain() -> None:
         "expire_approvals",
         "poll_delivery",
         "reconcile_unknown",
+        "send_batches",
         "settle_stale_sends",
     }
-    assert all(j.run.__module__.startswith(("bot.lifecycle.", "bot.audit_anchor")) for j in jobs)
+    assert all(
+        j.run.__module__.startswith(("bot.lifecycle.", "bot.audit_anchor", "bot.batches."))
+        for j in jobs
+    )
 
 
 def test_jobs_cli_lists_and_runs(smsbot) -> None:  # type: ignore[no-untyped-def]
@@ -116,5 +120,6 @@ def test_worker_once_runs_every_job(smsbot) -> None:  # type: ignore[no-untyped-
         "expire_approvals",
         "poll_delivery",
         "reconcile_unknown",
+        "send_batches",
         "settle_stale_sends",
     ]

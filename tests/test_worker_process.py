@@ -51,7 +51,7 @@ def test_a_worker_sends_what_another_process_recorded_and_follows_it(db_url: str
         wait_until(lambda: row().delivery_status == "delivered", 30, "delivery polled")
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
-        assert proc.stdout is not None and "worker running 6 jobs" in proc.stdout.read()
+        assert proc.stdout is not None and "worker running 7 jobs" in proc.stdout.read()
     finally:
         if proc.poll() is None:
             proc.kill()

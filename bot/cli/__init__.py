@@ -14,7 +14,18 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 # Importing the modules registers their commands.
-from bot.cli import approvals, audit, inventory, jobs, send, serve, templates, usage, views
+from bot.cli import (
+    approvals,
+    audit,
+    batches,
+    inventory,
+    jobs,
+    send,
+    serve,
+    templates,
+    usage,
+    views,
+)
 from bot.cli.common import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, Fail, cli, say
 from bot.config import DEFAULT_DATABASE_URL
 from bot.store.errors import describe as describe_db_error
@@ -22,6 +33,7 @@ from bot.store.errors import describe as describe_db_error
 __all__ = [
     "approvals",
     "audit",
+    "batches",
     "cli",
     "inventory",
     "jobs",

@@ -9,6 +9,8 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.authz import Principal
+from bot.batches import BatchCommand
+from bot.cli.batches import send_batch
 from bot.cli.common import (
     EXIT_AWAITING,
     EXIT_OK,
@@ -31,14 +33,20 @@ from bot.store.models import AuditEvent
 # ---- send ------------------------------------------------------------------------------------
 @cli.command()
 @click.option("--as", "user", required=True, help="Slack user ID the send is made for (U…).")
-@click.option("--group", "groups", multiple=True, help="A user group ID of that user (S…).")
+@click.option("--user-group", "groups", multiple=True, help="A user group ID of that user (S…).")
 @click.option("--channel", default=None, help="Channel ID the request comes from (C…).")
 @click.option("--iccid", default=None, help="Target SIM (18–22 digits; spaces/dashes allowed).")
 @click.option(
     "--sim",
-    "sim_name",
+    "sim_names",
+    multiple=True,
+    help="Target SIM by ICCID, MSISDN, label or an unambiguous label prefix; several: one batch.",
+)
+@click.option(
+    "--group",
+    "sim_group",
     default=None,
-    help="Target SIM by ICCID, MSISDN, label or an unambiguous label prefix.",
+    help="Send to every active SIM of this SIM group, as one batch (a fleet send).",
 )
 @click.option("--text", "text", default=None, help="Message text (GSM 7-bit, ≤160 septets).")
 @click.option("--template", default=None, help="Send this message template instead of --text.")
@@ -58,7 +66,8 @@ def send(
     groups: tuple[str, ...],
     channel: str | None,
     iccid: str | None,
-    sim_name: str | None,
+    sim_names: tuple[str, ...],
+    sim_group: str | None,
     text: str | None,
     template: str | None,
     variables: tuple[str, ...],
@@ -69,9 +78,8 @@ def send(
     replace_unsupported: bool,
     confirmed: bool,
 ) -> None:
-    """Send one SMS through the full pipeline; exit 0 only when the portal accepted it."""
-    if (iccid is None) == (sim_name is None):
-        raise Fail("give the SIM with --sim (or --iccid), once", EXIT_USAGE)
+    """Send one SMS through the full pipeline; exit 0 only when the portal accepted it. With
+    --group (or several --sim), a fleet send: one decision, then SIM by SIM."""
     if (text is None) == (template is None):
         raise Fail("give the message with --text or --template, one of them", EXIT_USAGE)
     pairs = []
@@ -80,6 +88,31 @@ def send(
         if not sep or not key:
             raise Fail(f"--var {item!r}: write KEY=VALUE", EXIT_USAGE)
         pairs.append((key, value))
+    if sim_group is not None or len(sim_names) > 1:
+        if iccid is not None or (sim_group is not None and sim_names) or origin or sms_uid:
+            raise Fail(
+                "a fleet send takes --group NAME or several --sim, without --iccid, --origin "
+                "or --sms-uid (each SIM gets its own uid)",
+                EXIT_USAGE,
+            )
+        batch = BatchCommand(
+            principal=Principal(user, groups, channel),
+            source="cli",
+            message_text=text or "",
+            data_coding="binary" if binary else "default",
+            group=sim_group,
+            sims=sim_names,
+            idempotency_key=idempotency_key,
+            template=template,
+            variables=tuple(pairs),
+            confirmed=confirmed,
+        )
+        with _runtime() as runtime:
+            send_batch(runtime, batch)
+        return
+    if (iccid is None) == (not sim_names):
+        raise Fail("give the SIM with --sim (or --iccid), once", EXIT_USAGE)
+    sim_name = sim_names[0] if sim_names else None
     command = SendCommand(
         principal=Principal(user, groups, channel),
         draft=Draft(

@@ -79,6 +79,7 @@ def job(
 def core_jobs() -> Registry:
     """Every core job (importing the modules that declare them), as a fresh registry."""
     from bot import audit_anchor  # noqa: F401
+    from bot.batches import run  # noqa: F401
     from bot.lifecycle import delivery, dispatch, expiry, reconcile, settle  # noqa: F401
 
     return CORE.copy()

@@ -67,9 +67,14 @@ class Sender:
 
 
 def _too_old(cutoff: datetime) -> ColumnElement[bool]:
-    return or_(
-        and_(SmsRequest.state == "recorded", SmsRequest.created_at < cutoff),
-        and_(SmsRequest.state == "approved", SmsRequest.decided_at < cutoff),
+    # A fleet send's SIMs are released a few at a time, long after the batch was made or
+    # approved: they are not abandoned by age (stopping the batch cancels them).
+    return and_(
+        SmsRequest.batch_id.is_(None),
+        or_(
+            and_(SmsRequest.state == "recorded", SmsRequest.created_at < cutoff),
+            and_(SmsRequest.state == "approved", SmsRequest.decided_at < cutoff),
+        ),
     )
 
 

@@ -62,6 +62,15 @@ EVENTS = frozenset(
         "sims_imported",
         "group_policy_set",
         "sims_import_refused",
+        # Fleet sends (bot.batches): batch-wide events carry `batch_id` in their details; each
+        # SIM's own request has the usual events.
+        "batch_requested",
+        "batch_approval_requested",
+        "batch_approved",
+        "batch_rejected",
+        "batch_expired",
+        "batch_stopped",
+        "batch_done",
     }
 )
 

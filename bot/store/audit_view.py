@@ -58,9 +58,18 @@ _APPROVERS = {
 }
 
 
-def create_sql(dialect: str) -> str:
-    """CREATE VIEW for this database (the string aggregate differs)."""
-    return VIEW_V1.format(approvers=_APPROVERS.get(dialect, _APPROVERS["postgresql"]))
+#: Version 2 (migration 0010): the fleet send a request belongs to.
+VIEW_V2 = VIEW_V1.replace(
+    "    r.retry_of AS retry_of,\n", "    r.retry_of AS retry_of,\n    r.batch_id AS batch_id,\n"
+)
+assert VIEW_V2 != VIEW_V1
+_VERSIONS = {1: VIEW_V1, 2: VIEW_V2}
+
+
+def create_sql(dialect: str, version: int = 1) -> str:
+    """CREATE VIEW for this database (the string aggregate differs), as of view `version`."""
+    sql = _VERSIONS[version]
+    return sql.format(approvers=_APPROVERS.get(dialect, _APPROVERS["postgresql"]))
 
 
 DROP_SQL = "DROP VIEW IF EXISTS sms_audit_view"

@@ -94,7 +94,7 @@ class SmsRequest(Base):
         CheckConstraint(
             "state IN ('recorded','awaiting_approval','approved','sending','accepted',"
             "'rejected','unknown','refused','expired','cancelled','declined','abandoned',"
-            "'not_sent')",
+            "'not_sent','batched')",
             name="state",
         ),
         Index("ix_sms_requests_iccid_created", "iccid", "created_at"),
@@ -152,6 +152,54 @@ class SmsRequest(Base):
     #: it was asked.
     next_poll_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     delivery_polls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: The fleet send this request is one SIM of (its state `batched` until the batch releases
+    #: it for sending), if any.
+    batch_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("sms_batches.id"), index=True)
+
+
+class SmsBatch(Base):
+    """A fleet send: one message to every active SIM of a group (or a list), decided once and
+    sent SIM by SIM — each SIM is its own `sms_requests` row (sms_uid, outcome, delivery)."""
+
+    __tablename__ = "sms_batches"
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('awaiting_approval','sending','done','stopped','declined','expired',"
+            "'refused')",
+            name="state",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    requester: Mapped[str] = mapped_column(String(64))
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))
+    #: The group named, or None for an explicit list of SIMs.
+    group_name: Mapped[str | None] = mapped_column(String(64))
+    message_text: Mapped[str] = mapped_column(Text)
+    data_coding: Mapped[str] = mapped_column(String(16))
+    template_name: Mapped[str | None] = mapped_column(String(40))
+    #: SHA-256 over every member's request hash, in id order: what the approvers approved.
+    batch_hash: Mapped[str] = mapped_column(String(64))
+    members: Mapped[int] = mapped_column(Integer)
+    #: SIMs named but not sent to, with why (JSON list of {iccid, reason}).
+    skipped: Mapped[str] = mapped_column(Text, default="[]")
+    state: Mapped[str] = mapped_column(String(24), index=True)
+    #: How many members may be on their way to the portal at once.
+    concurrency: Mapped[int] = mapped_column(Integer)
+    approvals_needed: Mapped[int] = mapped_column(Integer, default=0)
+    approval_channel: Mapped[str | None] = mapped_column(String(32))
+    approval_ts: Mapped[str | None] = mapped_column(String(32))
+    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    #: When every member reached an end and the summary was recorded.
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Approval(Base):
