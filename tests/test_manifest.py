@@ -75,6 +75,7 @@ def test_command_scopes_and_modes(manifest: dict[str, Any]) -> None:
         "chat:write",
         "im:write",
         "usergroups:read",
+        "files:write",
     }
     assert manifest["settings"]["socket_mode_enabled"] is True
     assert manifest["settings"]["interactivity"]["is_enabled"] is True

@@ -268,3 +268,24 @@ def test_the_rules_refuse_what_slack_refuses_in_an_options_answer() -> None:
     group = {"label": {"type": "plain_text", "text": "g"}, "options": [option]}
     assert slack_rules.check_options_ack({"option_groups": [group]}) == []
     assert slack_rules.check_options_ack({"option_groups": [{**group, "label": None}]})
+
+
+def test_file_uploads_go_through_slacks_three_steps(slack: SlackStandIn, client: WebClient) -> None:
+    done = client.files_upload_v2(
+        channel="C0NOC", thread_ts="1.2", content="a,b\n1,2\n", filename="x.csv", title="X"
+    )
+    assert done["ok"] and done["file"]["title"] == "X"
+    (shared,) = slack.uploaded()
+    assert shared["data"] == b"a,b\n1,2\n"
+    assert shared["shared"]["channel"] == "C0NOC" and shared["shared"]["thread_ts"] == "1.2"
+    # Completing a file that was never uploaded, or sharing where the bot cannot post: refused.
+    with pytest.raises(SlackApiError) as never:
+        client.files_completeUploadExternal(files=[{"id": "F404", "title": "x"}])
+    assert never.value.response["error"] == "file_not_found"
+    with pytest.raises(SlackApiError) as empty:
+        client.files_getUploadURLExternal(filename="x.csv", length=0)
+    assert empty.value.response["error"] == "invalid_arguments"
+    slack.state.not_in_channel.add("C0PRIVATE")
+    with pytest.raises(SlackApiError) as outside:
+        client.files_upload_v2(channel="C0PRIVATE", content="x", filename="x.csv")
+    assert outside.value.response["error"] == "not_in_channel"

@@ -12,6 +12,8 @@ from slack_sdk.errors import SlackApiError
 from bot import metrics
 from bot.sim_names import resolve
 from bot.slack.deps import SlackDeps, deps_of
+from bot.slack.fleet import refresh_fleet_modal
+from bot.slack.fleet_modal import CALLBACK_BATCH
 from bot.slack.modals import send_modal_for
 from bot.slack.notify import why
 from bot.slack.parsing import draft_from_view, view_metadata
@@ -35,6 +37,9 @@ def handle_typing(ack: Ack, body: dict[str, Any], client: WebClient, context: Bo
 def refresh_send_modal(deps: SlackDeps, body: dict[str, Any], client: WebClient) -> None:
     """Re-render the modal around what was typed: the SIM's label/type and the 160 counter."""
     view = body["view"]
+    if view.get("callback_id") == CALLBACK_BATCH:
+        _update(deps, client, view, refresh_fleet_modal(deps, view))
+        return
     draft, _ = draft_from_view(view["state"]["values"])
     sim = None
     if draft.iccid.strip():
@@ -49,6 +54,12 @@ def refresh_send_modal(deps: SlackDeps, body: dict[str, Any], client: WebClient)
         templates=template_choices(deps.db),
         pick=pick_from_state(view["state"]["values"]),
     )
+    _update(deps, client, view, updated)
+
+
+def _update(
+    deps: SlackDeps, client: WebClient, view: dict[str, Any], updated: dict[str, Any]
+) -> None:
     try:
         # The hash makes Slack refuse a stale update when the user typed on meanwhile.
         client.views_update(view_id=view["id"], hash=view.get("hash"), view=updated)

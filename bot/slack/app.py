@@ -16,7 +16,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.config import secret_value
 from bot.runtime import Runtime
-from bot.slack import actions, approvals, commands, home, suggestions, views
+from bot.slack import actions, approvals, commands, fleet, home, suggestions, views
 from bot.slack.deps import CONTEXT_KEY, SlackDeps
 from bot.slack.directory import UserGroups
 from bot.slack.notify import Notifier
@@ -93,6 +93,7 @@ def build_app(
     approvals.register(app)
     home.register(app)
     suggestions.register(app)
+    fleet.register(app)
     return app, deps
 
 

@@ -18,6 +18,8 @@ Block = dict[str, Any]
 _HELP = """*`/sms`* — send an SMS to a SIM.
 • `/sms` — open the send form
 • `/sms <sim> <text…>` — open it prefilled; <sim> is an ICCID, an MSISDN or a SIM's label
+• `/sms fleet [group] [text…]` — the same message to every active SIM of a group (a fleet send:
+  the SIM count confirmed first, approved once where needed, stoppable midway, a CSV at the end)
 • `/sms status <iccid>` — the SIM's latest requests and what the portal says
 • `/sms audit [iccid]` — the latest audit entries (auditors and admins)
 • `/sms grants` · `/sms sims` — the authorization table and the SIM inventory (admins)

@@ -14,6 +14,7 @@ from bot.rate_limits import standings
 from bot.sim_names import split_name_and_text, starts_a_name
 from bot.slack import blocks
 from bot.slack.deps import SlackDeps, deps_of
+from bot.slack.fleet import open_fleet_modal
 from bot.slack.modals import ICCID_MAX_LENGTH, send_modal
 from bot.slack.mrkdwn import channel_link, clip, code, escape, fit_lines, mention, subteam
 from bot.slack.notify import Audience, SlackFailure, why
@@ -66,6 +67,9 @@ def handle_sms(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltC
     asker = Audience(body["user_id"], body.get("channel_id"), body.get("response_url"))
     if parsed.subcommand is None:
         deps.later(open_send_modal, deps, client, body["trigger_id"], asker, text, ui=True)
+    elif parsed.subcommand == "fleet":
+        trigger = body["trigger_id"]
+        deps.later(open_fleet_modal, deps, client, trigger, asker, parsed.args, ui=True)
     else:
         deps.later(run_subcommand, deps, parsed, asker)
 

@@ -49,7 +49,7 @@ class CommandText:
     raw: str
 
 
-SUBCOMMANDS = ("help", "status", "audit", "grant", "revoke", "grants", "sims", "usage")
+SUBCOMMANDS = ("help", "status", "audit", "grant", "revoke", "grants", "sims", "usage", "fleet")
 
 
 def parse_command(text: str) -> CommandText:

@@ -29,6 +29,7 @@ from bot.slack.deps import ResponseUrls
 from bot.slack.home_viewers import HomeViewers
 from bot.slack.mrkdwn import channel_link, clip, code, escape, mention
 from bot.slack.notify import Audience, Notifier, SlackFailure, Thread, why
+from bot.slack.render_batches import BatchRenderer
 from bot.sms.message import SimInfo
 from bot.store.db import Database
 from bot.store.grants import aware
@@ -130,6 +131,8 @@ class SlackRenderer:
         self.home = home
         #: Where audit checkpoints are posted (SMSBOT_AUDIT_CHANNEL), if anywhere.
         self.audit_channel = audit_channel
+        #: Fleet sends: one message per batch, not one thread per SIM.
+        self.batches = BatchRenderer(db, notifier)
         self._handlers: dict[str, Callable[[SmsRequest, AuditEvent, dict[str, Any]], None]] = {
             "requested": self.requested,
             "approval_requested": self.approval_requested,
@@ -176,6 +179,7 @@ class SlackRenderer:
         last = batch[done - 1].seq if done else start
         if last > start:
             events.advance(self.db, CONSUMER, last)
+        self.batches.flush()
         posted = self.post_checkpoints()
         extra = f", {posted} checkpoint(s) posted" if posted else ""
         return f"{done} event(s) rendered up to #{last}, {failed} failed{extra}"
@@ -213,15 +217,24 @@ class SlackRenderer:
     def shows(self, event: AuditEvent) -> bool:
         """Whether this event can change anything in Slack (most refusals and `sending` do
         not: they were answered where they were asked)."""
+        if event.event.startswith("batch_"):
+            return True
         return event.event in self._handlers and event.request_id is not None
 
     def handle(self, event: AuditEvent) -> None:
+        if event.event.startswith("batch_"):
+            self.batches.handle(event, _details(event))
+            return
         handler = self._handlers.get(event.event)
         if handler is None or event.request_id is None:
             return
         with self.db.read() as session:
             req = session.get(SmsRequest, event.request_id)
         if req is None:
+            return
+        if req.batch_id is not None:
+            # One SIM of a fleet send: its batch's progress line shows it.
+            self.batches.member_changed(req.batch_id)
             return
         handler(req, event, _details(event))
         if self.home is not None:

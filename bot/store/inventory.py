@@ -6,7 +6,7 @@ import csv
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from bot.sms.iccid import check_iccid
@@ -198,3 +198,14 @@ def import_csv(session: Session, source: TextIO, actor: str) -> ImportResult:
         details={"imported": result.imported, "updated": result.updated},
     )
     return result
+
+
+def groups_with_sims(session: Session) -> list[tuple[str, int]]:
+    """Every SIM group with its number of active SIMs (the fleet-send form offers them)."""
+    rows = session.execute(
+        select(Sim.group_name, func.count())
+        .where(Sim.group_name.is_not(None), Sim.active.is_(True))
+        .group_by(Sim.group_name)
+        .order_by(Sim.group_name)
+    ).all()
+    return [(str(name), int(count)) for name, count in rows]

@@ -58,6 +58,8 @@ class SlackState:
     fail: dict[str, list[str]] = field(default_factory=dict)
     #: Tokens Slack does not accept (revoked, mistyped): invalid_auth.
     bad_tokens: set[str] = field(default_factory=set)
+    #: Files started with files.getUploadURLExternal: id → {filename, length, data, shared}.
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Every refusal the stand-in gave (method, error, messages): tests assert on it.
     refusals: list[tuple[str, str, list[str]]] = field(default_factory=list)
 
@@ -103,6 +105,10 @@ class SlackStandIn:
                 auth = self.headers.get("Authorization", "")
                 token = auth.removeprefix("Bearer ") if auth else args.get("token")
                 path = parsed.path.strip("/")
+                if path.startswith("upload/"):
+                    # files.getUploadURLExternal's upload URL: the raw bytes of the file.
+                    self._uploaded(path.removeprefix("upload/"), raw)
+                    return
                 method = path.split("/")[-1] if not path.startswith("response/") else path
                 answer = stand_in.answer(method, args, token)
                 status = 200
@@ -118,6 +124,23 @@ class SlackStandIn:
                 if status == 429:
                     self.send_header("Retry-After", "1")
                 self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _uploaded(self, file_id: str, raw: bytes) -> None:
+                known = file_id in stand_in.state.files
+                with stand_in._cond:
+                    if known:
+                        stand_in.state.files[file_id]["data"] = raw
+                    stand_in.state.calls.append(
+                        Call("upload", {"file_id": file_id, "bytes": len(raw)}, None,
+                             {"ok": known})
+                    )  # fmt: skip
+                    stand_in._cond.notify_all()
+                body = f"OK - {len(raw)}".encode() if known else b"Not Found"
+                self.send_response(200 if known else 404)
+                self.send_header("Content-Type", "text/plain")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -214,6 +237,29 @@ class SlackStandIn:
             if group not in s.usergroups:
                 return {"ok": False, "error": "no_such_subteam"}
             return {"ok": True, "users": s.usergroups[group]}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._views):08d}"
+            s.files[file_id] = {
+                "filename": str(args["filename"]),
+                "length": int(args["length"]),
+                "data": None,
+                "shared": None,
+            }
+            base = self.url.removesuffix("api/")
+            return {"ok": True, "upload_url": f"{base}upload/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            shared = []
+            for item in args["files"]:
+                entry = s.files[str(item["id"])]
+                entry["shared"] = {
+                    "channel": args.get("channel_id"),
+                    "thread_ts": args.get("thread_ts"),
+                    "title": item.get("title"),
+                    "initial_comment": args.get("initial_comment"),
+                }
+                shared.append({"id": item["id"], "title": item.get("title"),
+                               "name": entry["filename"]})  # fmt: skip
+            return {"ok": True, "files": shared}
         if method.startswith("response/"):
             return {"ok": True}
         return {"ok": False, "error": "unknown_method"}
@@ -221,6 +267,8 @@ class SlackStandIn:
     def _refusal(self, method: str, args: dict[str, Any]) -> dict[str, Any] | None:
         """What Slack refuses before doing anything: bad payloads and unusable channels."""
         s = self.state
+        if method.startswith("files."):
+            return self._file_refusal(method, args)
         if method == "views.publish":
             if not args.get("user_id"):
                 return {"ok": False, "error": "invalid_arguments"}
@@ -254,6 +302,39 @@ class SlackStandIn:
                     answer["response_metadata"] = {"messages": messages}
                 return answer
         return None
+
+    def _file_refusal(self, method: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        """Slack's external upload: a name and a positive length first; then only files that
+        were uploaded can be completed, shared to one channel the bot can post in."""
+        s = self.state
+        if method == "files.getUploadURLExternal":
+            length = str(args.get("length") or "")
+            if not args.get("filename") or not length.isdigit() or int(length) < 1:
+                return {"ok": False, "error": "invalid_arguments"}
+            return None
+        files = args.get("files")
+        if not isinstance(files, list) or not files:
+            return {"ok": False, "error": "invalid_arguments"}
+        for item in files:
+            entry = s.files.get(str((item or {}).get("id")))
+            if entry is None or entry["data"] is None or len(entry["data"]) != entry["length"]:
+                return {"ok": False, "error": "file_not_found"}
+        channel = args.get("channel_id")
+        if args.get("thread_ts") and not channel:
+            return {"ok": False, "error": "invalid_arguments"}
+        if channel is not None:
+            if channel in s.missing_channels:
+                return {"ok": False, "error": "channel_not_found"}
+            if channel in s.not_in_channel:
+                return {"ok": False, "error": "not_in_channel"}
+        comment = args.get("initial_comment")
+        if isinstance(comment, str) and len(comment) > slack_rules.MESSAGE_TEXT_MAX:
+            return {"ok": False, "error": "msg_too_long"}
+        return None
+
+    def uploaded(self) -> list[dict[str, Any]]:
+        """Files completed and shared, with their bytes and where they went."""
+        return [f for f in self.state.files.values() if f["shared"] is not None]
 
     # ---- reading what was called -------------------------------------------------------------
     def calls(self, method: str | None = None, *, refused: bool | None = False) -> list[Call]:
