@@ -82,9 +82,7 @@ def downgrade() -> None:
         batch_op.drop_constraint(op.f("ck_sms_requests_state"), type_="check")
         batch_op.create_check_constraint(op.f("ck_sms_requests_state"), sa.text(OLD_STATES))
         batch_op.drop_index("ix_sms_requests_batch_id")
-        batch_op.drop_constraint(
-            op.f("fk_sms_requests_batch_id_sms_batches"), type_="foreignkey"
-        )
+        batch_op.drop_constraint(op.f("fk_sms_requests_batch_id_sms_batches"), type_="foreignkey")
         batch_op.drop_column("batch_id")
     op.execute(audit_view.create_sql(op.get_bind().dialect.name, version=1))
     op.drop_index("ix_sms_batches_state", table_name="sms_batches")
