@@ -13,6 +13,13 @@ from hypothesis import strategies as st
 
 from bot.slack import blocks
 from bot.slack.approval_blocks import approval_closed, approval_request
+from bot.slack.batch_blocks import (
+    BATCH_STATES,
+    approval_decided,
+    batch_approval,
+    batch_message,
+)
+from bot.slack.fleet_modal import FleetDraft, FleetPreview, fleet_modal
 from bot.slack.modals import errors_for_modal, reject_modal, send_modal
 from bot.slack.mrkdwn import code, escape, fit_lines, mention
 from bot.slack.template_picker import TemplateChoice, TemplatePick
@@ -241,3 +248,62 @@ def test_the_template_picker_fits_slack_for_any_templates(
     ids = [b["block_id"] for b in view["blocks"]]
     assert ("template" in ids) == bool(choices)
     assert ("template_vars" in ids) == (pick.name is not None and chosen < 99)
+
+
+# ---- fleet sends --------------------------------------------------------------------------------
+def _batch(**kw: Any) -> SimpleNamespace:
+    values: dict[str, Any] = {
+        "id": 7,
+        "requester": "U0SENDER",
+        "group_name": "pumps",
+        "members": 120,
+        "message_text": "reset modem",
+        "data_coding": "default",
+        "state": "sending",
+        "approvals_needed": 1,
+        "expires_at": datetime(2026, 11, 27, 12, 0, tzinfo=UTC),
+    }
+    values.update(kw)
+    return SimpleNamespace(**values)
+
+
+@given(
+    st.text(min_size=1, max_size=160),
+    st.text(min_size=1, max_size=64),
+    st.sampled_from(list(BATCH_STATES)),
+    st.lists(st.text(max_size=300), max_size=15),
+)
+def test_fleet_messages_fit_slack_and_escape_data(
+    text: str, group: str, state: str, warnings: list[str]
+) -> None:
+    batch = _batch(message_text=text, group_name=group, state=state)
+    counts = {"accepted": 100, "rejected": 3, "sending": 2, "batched": 15, "skipped": 4}
+    fallback, parent = batch_message(batch, counts, sandbox=True)
+    message_ok(fallback, parent)
+    assert "*103/120* done" in str(parent)  # 15 batched and 2 sending are still open
+    fallback, asking = batch_approval(batch, 4, warnings)
+    message_ok(fallback, asking)
+    message_ok("x", approval_decided(asking, "Approved"))
+    shown = str(parent) + str(asking)
+    if "<" in group:
+        assert f"`{group}`" not in shown  # escaped, never a link or mention
+
+
+@given(
+    st.lists(st.tuples(st.text(min_size=1, max_size=64), st.integers(0, 5000)), max_size=130),
+    st.lists(
+        st.tuples(st.text(max_size=22), st.none() | st.text(max_size=200), st.text(max_size=500)),
+        max_size=60,
+    ),
+    st.text(max_size=4000),
+)
+def test_the_fleet_form_fits_slack_in_every_state(
+    groups: list[tuple[str, int]], skipped: list[tuple[str, str | None, str]], text: str
+) -> None:
+    draft = FleetDraft(groups[0][0] if groups else None, text, "default", TemplatePick(None), None)
+    view_ok(fleet_modal(metadata=META, groups=groups, draft=draft))
+    preview = FleetPreview(len(groups), skipped, ["<!here> warning"] * 3)
+    view = fleet_modal(metadata=META, groups=groups, draft=draft, preview=preview)
+    view_ok(view)
+    box = next(b for b in view["blocks"] if b["block_id"] == "batch_confirm")
+    assert box["element"]["options"][0]["value"] == str(len(groups))
