@@ -184,3 +184,26 @@ def _stop_button(call: Call) -> dict[str, Any]:
     actions = next(b for b in call.args["blocks"] if b["block_id"] == "batch_actions")
     button: dict[str, Any] = actions["elements"][0]
     return button
+
+
+def test_the_home_tab_shows_my_batches_and_batches_to_approve(bot: Bot) -> None:
+    _setup(bot)
+    for user in ("U0SENDER", "U0BOSS"):
+        bot.client.event({"type": "app_home_opened", "user": user, "tab": "home"})
+    bot.client.command("fleet pumps ping", user="U0SENDER")
+    opened = bot.slack.wait_for("views.open")[0]
+    view = {**opened.args["view"], "id": opened.answer["view"]["id"]}
+    state = _state("pumps", "ping", "4")
+    assert bot.client.interaction(submission(view, view["id"], state, "U0SENDER")).text == ""
+    boss = bot.slack.wait_for(
+        "views.publish",
+        lambda c: c.args["user_id"] == "U0BOSS" and "approve_batch" in str(c.args["view"]),
+    )[-1]
+    assert "Fleet send #1" in str(boss.args["view"]) and "Approve all 4" in str(boss.args["view"])
+    mine = bot.slack.wait_for(
+        "views.publish",
+        lambda c: c.args["user_id"] == "U0SENDER" and "Fleet send #1" in str(c.args["view"]),
+    )[-1]
+    # The batch's SIMs are not listed one by one among my requests.
+    ids = [b["block_id"] for b in mine.args["view"]["blocks"]]
+    assert "my_batch_1" in ids and not [i for i in ids if i.startswith("mine_") and i[5:].isdigit()]

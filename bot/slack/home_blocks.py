@@ -6,6 +6,7 @@ from typing import Any
 
 from bot.home import HomeFacts
 from bot.slack.approval_blocks import APPROVE_ACTION, REJECT_ACTION
+from bot.slack.batch_blocks import APPROVE_BATCH, BATCH_STATES, REJECT_BATCH, target_words
 from bot.slack.blocks import Block, context, mask_iccid, section, state_label
 from bot.slack.mrkdwn import clip, code, escape, mention
 
@@ -16,7 +17,7 @@ def _header(block_id: str, text: str) -> Block:
 
 def home_view(facts: HomeFacts) -> dict[str, Any]:
     blocks: list[Block] = [_header("mine_title", "My latest requests")]
-    if not facts.mine:
+    if not facts.mine and not facts.my_batches:
         blocks.append(context("mine_none", "None yet: `/sms` opens the send form."))
     for req in facts.mine:
         delivery = f" · delivery *{escape(req.delivery_status)}*" if req.delivery_status else ""
@@ -28,9 +29,49 @@ def home_view(facts: HomeFacts) -> dict[str, Any]:
                 f"{state_label(req.state)}{delivery} · {req.created_at:%Y-%m-%d %H:%M} UTC",
             )
         )
+    for batch in facts.my_batches:
+        blocks.append(
+            section(
+                f"my_batch_{batch.id}",
+                f"*Fleet send #{batch.id}* to {target_words(batch)}: "
+                f"{escape(clip(batch.message_text, 60))}\n"
+                f"{BATCH_STATES.get(batch.state, escape(batch.state))} · "
+                f"{batch.created_at:%Y-%m-%d %H:%M} UTC",
+            )
+        )
     blocks.append({"type": "divider", "block_id": "d1"})
     blocks.append(_header("approve_title", "Waiting for my approval"))
-    if not facts.to_approve:
+    for batch in facts.batches_to_approve:
+        blocks.append(
+            section(
+                f"approve_batch_{batch.id}",
+                f"*Fleet send #{batch.id}* by {mention(batch.requester)} to "
+                f"{target_words(batch)}: {escape(clip(batch.message_text, 80))}",
+            )
+        )
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"approve_batch_buttons_{batch.id}",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": APPROVE_BATCH,
+                        "text": {"type": "plain_text", "text": f"Approve all {batch.members}"},
+                        "style": "primary",
+                        "value": str(batch.id),
+                    },
+                    {
+                        "type": "button",
+                        "action_id": REJECT_BATCH,
+                        "text": {"type": "plain_text", "text": "Reject"},
+                        "style": "danger",
+                        "value": str(batch.id),
+                    },
+                ],
+            }
+        )
+    if not facts.to_approve and not facts.batches_to_approve:
         blocks.append(context("approve_none", "Nothing is waiting for you."))
     for req in facts.to_approve:
         blocks.append(

@@ -97,6 +97,10 @@ _DECIDED = {
 _APPROVAL_EVENTS = frozenset(
     {"approval_requested", "approved", "rejected", "expired", "cancelled", "denied"}
 )
+_BATCH_APPROVAL_EVENTS = frozenset(
+    {"batch_approval_requested", "batch_approved", "batch_rejected", "batch_expired",
+     "batch_stopped"}
+)  # fmt: skip
 #: The most Homes one approval event republishes (each is a views.publish).
 HOME_REFRESH_MAX = 50
 
@@ -223,7 +227,9 @@ class SlackRenderer:
 
     def handle(self, event: AuditEvent) -> None:
         if event.event.startswith("batch_"):
-            self.batches.handle(event, _details(event))
+            requester = self.batches.handle(event, _details(event))
+            if self.home is not None and requester is not None:
+                self.home.refresh(requester, everyone=event.event in _BATCH_APPROVAL_EVENTS)
             return
         handler = self._handlers.get(event.event)
         if handler is None or event.request_id is None:

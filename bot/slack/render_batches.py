@@ -108,10 +108,11 @@ class BatchRenderer:
                 continue
             self._refresh(batch)
 
-    def handle(self, event: AuditEvent, details: dict[str, Any]) -> None:
+    def handle(self, event: AuditEvent, details: dict[str, Any]) -> str | None:
+        """Show a batch event; returns the batch's requester (whose Home changed)."""
         batch = self._batch(details.get("batch_id"))
         if batch is None:
-            return
+            return None
         handler = {
             "batch_requested": self.requested,
             "batch_approval_requested": self.approval_requested,
@@ -123,6 +124,7 @@ class BatchRenderer:
         }.get(event.event)
         if handler is not None:
             handler(batch, event, details)
+        return batch.requester
 
     def requested(self, batch: SmsBatch, event: AuditEvent, details: dict[str, Any]) -> None:
         if batch.source != "slack" or _thread(batch) is not None:
