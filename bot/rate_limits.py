@@ -72,12 +72,40 @@ def refusal(
         count, oldest = _usage(session, column, value, now - rate.window)
         if count < rate.limit:
             continue
-        free = (aware(oldest) or now) + rate.window
-        return guard, (
-            f"rate limit: {who} {count} request(s) in the last {_span(rate.window)} "
-            f"({setting}={rate}); try again after {free:%H:%M:%S} UTC"
-        )
+        return guard, _reason(who, count, oldest, rate, setting, now)
     return None
+
+
+def _reason(
+    who: str, count: int, oldest: datetime | None, rate: Rate, setting: str, now: datetime
+) -> str:
+    free = (aware(oldest) or now) + rate.window
+    return (
+        f"rate limit: {who} {count} request(s) in the last {_span(rate.window)} "
+        f"({setting}={rate}); try again after {free:%H:%M:%S} UTC"
+    )
+
+
+def sim_refusals(session: Session, iccids: list[str], per_sim: Rate | None) -> dict[str, str]:
+    """SMSBOT_RATE_SIM for many SIMs in one query (a fleet send): iccid → why, for each SIM
+    that may not take one more request now."""
+    if per_sim is None or not iccids:
+        return {}
+    now = audit.utc_now()
+    rows = session.execute(
+        select(SmsRequest.iccid, func.count(), func.min(SmsRequest.created_at))
+        .where(
+            SmsRequest.iccid.in_(iccids),
+            SmsRequest.created_at > now - per_sim.window,
+            _counted(),
+        )
+        .group_by(SmsRequest.iccid)
+    ).all()
+    return {
+        str(iccid): _reason(f"SIM {iccid} has", int(n), first, per_sim, "SMSBOT_RATE_SIM", now)
+        for iccid, n, first in rows
+        if int(n) >= per_sim.limit
+    }
 
 
 @dataclass(frozen=True)

@@ -69,22 +69,28 @@ def close_members(
     """Members not yet on their way (`batched`, or released and not yet claimed) closed as
     `state`, each conditionally and audited; returns how many."""
     now = audit.utc_now()
-    closed = 0
+    entries = []
     for req in _members(session, batch.id, ("batched", "recorded", "approved")):
         if not transition(
             session, req.id, (req.state,), state, completed_at=now, outcome_reason=reason
         ):
             continue  # claimed for sending meanwhile: it goes on to its outcome
-        closed += 1
-        audit.append(
-            session,
-            _CLOSING_EVENT[state],
-            actor,
-            request_id=req.id,
-            iccid=req.iccid,
-            details={"batch_id": batch.id, "reason": reason, "via": via, "sms_uid": req.sms_uid},
+        entries.append(
+            audit.Entry(
+                _CLOSING_EVENT[state],
+                actor,
+                request_id=req.id,
+                iccid=req.iccid,
+                details={
+                    "batch_id": batch.id,
+                    "reason": reason,
+                    "via": via,
+                    "sms_uid": req.sms_uid,
+                },
+            )
         )
-    return closed
+    audit.append_many(session, entries)
+    return len(entries)
 
 
 def _expire(session: Session, batch: SmsBatch) -> int:

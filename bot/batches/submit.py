@@ -211,6 +211,8 @@ def _submit(session: Session, cmd: BatchCommand, policy: BatchPolicy) -> BatchSu
     admin = user in policy.admins
     grants = None if admin else grants_of(session, cmd.principal, "sender")
     groups = {g.name: g for g in session.execute(select(SimGroup)).scalars()}
+    # One query for every SIM's rate limit (not one per SIM: the form waits for this).
+    over_rate = rate_limits.sim_refusals(session, [s.iccid for s in sims], policy.rate_sim)
     members: list[Member] = []
     skipped: list[Skip] = []
     for sim in sims:
@@ -242,9 +244,8 @@ def _submit(session: Session, cmd: BatchCommand, policy: BatchPolicy) -> BatchSu
         if full is not None:
             skipped.append(Skip(sim.iccid, sim.label, full))
             continue
-        limited = rate_limits.refusal(session, user, sim.iccid, None, policy.rate_sim)
-        if limited is not None:
-            skipped.append(Skip(sim.iccid, sim.label, limited[1]))
+        if sim.iccid in over_rate:
+            skipped.append(Skip(sim.iccid, sim.label, over_rate[sim.iccid]))
             continue
         group = groups.get(sim.group_name or "")
         group_requires = bool(group and group.approval_required)
@@ -369,22 +370,26 @@ def _record(
             "confirmed_warnings": warnings[:20],
         },
     )
-    for req in rows:
-        audit.append(
-            session,
-            "requested",
-            user,
-            request_id=req.id,
-            iccid=req.iccid,
-            details={
-                "batch_id": batch.id,
-                "sms_uid": req.sms_uid,
-                "message_text": req.message_text,
-                "data_coding": req.data_coding,
-                "request_hash": req.request_hash,
-                "source": cmd.source,
-            },
-        )
+    audit.append_many(
+        session,
+        [
+            audit.Entry(
+                "requested",
+                user,
+                request_id=req.id,
+                iccid=req.iccid,
+                details={
+                    "batch_id": batch.id,
+                    "sms_uid": req.sms_uid,
+                    "message_text": req.message_text,
+                    "data_coding": req.data_coding,
+                    "request_hash": req.request_hash,
+                    "source": cmd.source,
+                },
+            )
+            for req in rows
+        ],
+    )
     if needs_approval:
         audit.append(
             session,
