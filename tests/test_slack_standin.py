@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.error import URLError
 
 import httpx
 import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.slack.app import web_client
 from bot.slack.blocks import context, plain, section
 from tests.support import slack_rules
 from tests.support.slack_api import SlackStandIn
@@ -289,3 +291,28 @@ def test_file_uploads_go_through_slacks_three_steps(slack: SlackStandIn, client:
     with pytest.raises(SlackApiError) as outside:
         client.files_upload_v2(channel="C0PRIVATE", content="x", filename="x.csv")
     assert outside.value.response["error"] == "not_in_channel"
+
+
+def test_the_bots_web_client_keeps_its_connection_and_keeps_slack_sdks_behaviour(
+    slack: SlackStandIn,
+) -> None:
+    pooled = web_client(slack.url, "xoxb-test")
+    plain_client = WebClient(token="xoxb-test", base_url=slack.url)
+    for i in range(10):
+        pooled.chat_postMessage(channel="C0NOC", text=f"pooled {i}")
+        plain_client.chat_postMessage(channel="C0NOC", text=f"plain {i}")
+    posts = slack.calls("chat.postMessage")
+    pooled_ports = {c.peer for c in posts if c.args["text"].startswith("pooled")}
+    plain_ports = {c.peer for c in posts if c.args["text"].startswith("plain")}
+    assert len(pooled_ports) == 1 and len(plain_ports) == 10
+    # Slack's refusals, a 429 with Retry-After (retried by slack_sdk's handler) and a server
+    # that is gone surface exactly as they do through urllib.
+    slack.state.missing_channels.add("C0GONE")
+    with pytest.raises(SlackApiError) as refused:
+        pooled.chat_postMessage(channel="C0GONE", text="x")
+    assert refused.value.response["error"] == "channel_not_found"
+    slack.state.fail["chat.postMessage"] = ["ratelimited"]
+    assert pooled.chat_postMessage(channel="C0NOC", text="after a 429")["ok"]
+    slack.stop()  # its kept-alive connections close too, as when Slack goes away
+    with pytest.raises(URLError):
+        pooled.chat_postMessage(channel="C0NOC", text="nobody there")

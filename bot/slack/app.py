@@ -20,6 +20,7 @@ from bot.slack import actions, approvals, commands, fleet, home, suggestions, vi
 from bot.slack.deps import CONTEXT_KEY, SlackDeps
 from bot.slack.directory import UserGroups
 from bot.slack.notify import Notifier
+from bot.slack.web_client import PooledWebClient
 from bot.tenancy import Tenancy, record_foreign_request
 
 log = logging.getLogger(__name__)
@@ -98,8 +99,8 @@ def build_app(
 
 
 def web_client(base_url: str, token: str) -> WebClient:
-    """The Web API client every part of the bot posts with."""
-    return WebClient(
+    """The Web API client every part of the bot posts with (connections kept alive)."""
+    return PooledWebClient(
         token=token,
         base_url=base_url,
         timeout=10,

@@ -10,8 +10,10 @@ and per trigger (`expired_triggers`); `ratelimited` answers HTTP 429 with `Retry
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +35,8 @@ class Call:
     args: dict[str, Any]
     token: str | None
     answer: dict[str, Any] = field(default_factory=dict)
+    #: The client's (address, port): one port for many calls means a reused connection.
+    peer: tuple[str, int] | None = None
 
     @property
     def ok(self) -> bool:
@@ -85,11 +89,29 @@ class SlackStandIn:
         #: view id → its current hash (views.update with an older one gets hash_conflict).
         self._hashes: dict[str, str] = {}
         self._hash_seq = itertools.count(1)
+        #: Open client connections (kept alive): a stopped Slack closes them too.
+        self._connections: set[socket.socket] = set()
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Like Slack: connections stay open between requests (HTTP/1.1 keep-alive).
+            protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes: without this, a kept-alive client
+            # waits for the delayed ACK (40 ms) on every call — a stand-in artifact Slack lacks.
+            disable_nagle_algorithm = True
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with stand_in._cond:
+                    stand_in._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with stand_in._cond:
+                    stand_in._connections.discard(self.connection)
+                super().finish()
 
             def _handle(self) -> None:
                 parsed = urlparse(self.path)
@@ -117,7 +139,8 @@ class SlackStandIn:
                 elif method.startswith("response/") and not answer.get("ok"):
                     status = 400
                 with stand_in._cond:
-                    stand_in.state.calls.append(Call(method, args, token, answer))
+                    peer = (str(self.client_address[0]), int(self.client_address[1]))
+                    stand_in.state.calls.append(Call(method, args, token, answer, peer))
                     stand_in._cond.notify_all()
                 body = json.dumps(answer).encode()
                 self.send_response(status)
@@ -168,6 +191,10 @@ class SlackStandIn:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        with self._cond:
+            for conn in list(self._connections):
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
 
     # ---- answers -----------------------------------------------------------------------------
     def _new_ts(self) -> str:
