@@ -7,13 +7,14 @@ Rows: send vs a bare POST at 0 and 20 ms portal latency (SQLite, PostgreSQL); se
 1, 8 and 32 concurrent senders on PostgreSQL (20 ms portal); view-submission acks at 10 and 50 in
 flight (SQLite); form → outcome in the thread; `smsbot send` wall time vs `python -c pass`; RSS
 idle and after N sends; audit verify per 100k rows vs reading the same rows.
-Not here yet: slash-command acks against a bare Bolt app (bench/slack_ack.py measures ours).
+Slash-command acks at 1/10/50 in flight against a bare Bolt app on the same waitress settings.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -169,23 +170,47 @@ def cli_wall(tmp: str) -> None:
 
 
 RSS_CHILD = """
-import os, sys, tempfile, time
+import socket, subprocess, sys, tempfile, time
+from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-from bench.run import ICCID, send_once, service_on
-from bot.portal.sandbox import SandboxPortal, SandboxServer
+from bench.run import send_once
+from bot.authz import Principal
+from bot.portal.client import PortalClient
+from bot.portal.sandbox import SANDBOX_CREDENTIALS
+from bot.service import SendService
+from bot.store.db import Database
+from bot.store.grants import create_grant
+from bot.store.migrate import upgrade
 def rss():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
 n = int(sys.argv[2])
-with SandboxServer(SandboxPortal(deliver_after=0)) as sandbox:
-    service, db, portal = service_on(f"sqlite:///{tempfile.mkdtemp()}/rss.db", sandbox)
-    for i in range(50):
-        send_once(service, -i - 1)
-    idle = rss()
-    for i in range(n):
-        send_once(service, i)
-    print(idle, rss())
+# The portal in a process of its own: this process's memory is the bot's send path alone.
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+smsbot = str(Path(sys.executable).parent / "smsbot")
+sandbox = subprocess.Popen([smsbot, "sandbox", "--port", str(port)], stdout=subprocess.DEVNULL)
+for _ in range(200):
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.2).close()
+        break
+    except OSError:
+        time.sleep(0.05)
+db = Database(f"sqlite:///{tempfile.mkdtemp()}/rss.db")
+upgrade(db.engine)
+with db.session() as session:
+    create_grant(session, subject="UBENCH", scope="*", role="sender", actor="bench")
+portal = PortalClient(f"http://127.0.0.1:{port}/", SANDBOX_CREDENTIALS, sandbox=True)
+service = SendService(db, portal)
+for i in range(500):
+    send_once(service, -i - 1)
+idle = rss()
+for i in range(n):
+    send_once(service, i)
+print(idle, rss())
+sandbox.terminate()
 """
 
 
@@ -198,9 +223,9 @@ def rss(n: int) -> None:
     ).stdout.split()
     idle, after = float(out[-2]), float(out[-1])
     row(
-        f"RSS after {n} sends (pipeline + sandbox)",
+        f"RSS after {n} more sends (the send path; portal in its own process)",
         f"{after:.1f} MB",
-        f"after 50 sends {idle:.1f} MB",
+        f"after 500 sends {idle:.1f} MB",
         f"+{after - idle:.1f} MB",
     )
 
@@ -235,6 +260,35 @@ def verify_rate(url: str, rows: int) -> None:
     db.dispose()
 
 
+def slash_acks(n: int, rounds: int = 3) -> None:
+    """`/sms` ack p50/p99 against `smsbot serve` and against a bare Bolt app on the same waitress
+    settings (bench/slack_ack.py), medians over rounds, alternating the two."""
+    pattern = re.compile(r"p50 ([\d.]+) ms\s+p99 ([\d.]+) ms")
+    for concurrency in (1, 10, 50):
+        figures: dict[str, list[tuple[float, float]]] = {"ours": [], "bare": []}
+        for _ in range(rounds):
+            for kind, extra in (("bare", ("--bare",)), ("ours", ())):
+                out = script(
+                    "slack_ack.py", "--n", str(n), "--concurrency", str(concurrency), *extra
+                )
+                found = pattern.search(out)
+                if found:
+                    figures[kind].append((float(found.group(1)), float(found.group(2))))
+        if not figures["ours"] or not figures["bare"]:
+            row(f"slash-command ack, {concurrency} in flight", "failed", "-", "")
+            continue
+        o50 = statistics.median(a for a, _ in figures["ours"])
+        o99 = statistics.median(b for _, b in figures["ours"])
+        b50 = statistics.median(a for a, _ in figures["bare"])
+        b99 = statistics.median(b for _, b in figures["bare"])
+        row(
+            f"slash-command ack p50 / p99, {concurrency} in flight",
+            f"{o50:.1f} / {o99:.1f} ms",
+            f"bare Bolt app {b50:.1f} / {b99:.1f} ms",
+            f"p99 {o99 / b99:.2f}×",
+        )
+
+
 def script(name: str, *args: str) -> str:
     return subprocess.run(
         [sys.executable, str(ROOT / "bench" / name), *args],
@@ -265,6 +319,7 @@ def main() -> None:
                 throughput(url, senders, 3.0 if args.quick else 10.0)
             finally:
                 drop_db(handle)
+        slash_acks(100 if args.quick else 300)
         for inflight in (10, 50):
             out = script(
                 "view_ack.py", "", str(inflight), str(inflight * (4 if args.quick else 10))

@@ -41,6 +41,37 @@ print(len(s.calls("views.open")), flush=True)
 """
 
 
+#: The anchor: a Bolt app that only acks `/sms`, signatures checked by Bolt, served by the same
+#: waitress settings as `smsbot serve` (bot.slack.server.HttpServer).
+BARE = """
+import sys, threading
+sys.path.insert(0, {root!r})
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+from bot.slack.server import HttpServer
+# Bolt asks auth.test once (the stand-in answers), as `smsbot serve` does at start.
+client = WebClient(token="xoxb-bench", base_url={slack_url!r})
+app = App(client=client, signing_secret={secret!r})
+@app.command("/sms")
+def sms(ack):
+    ack()
+server = HttpServer(SlackRequestHandler(app), "127.0.0.1", 0).start()
+print(server.port, flush=True)
+threading.Event().wait()
+"""
+
+
+def start_bare(slack_url: str) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BARE.format(root=str(ROOT), secret=SECRET, slack_url=slack_url)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    return proc, int(proc.stdout.readline().strip())
+
+
 def start_stand_in() -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-c", STAND_IN.format(root=str(ROOT))],
@@ -108,11 +139,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--bare", action="store_true", help="the bare Bolt app (the anchor)")
     args = parser.parse_args()
 
     stand_in, slack_url = start_stand_in()
     with tempfile.TemporaryDirectory() as tmp:
-        server, port = start_server(tmp, slack_url)
+        server, port = start_bare(slack_url) if args.bare else start_server(tmp, slack_url)
         try:
             for i in range(20):  # warm-up: imports, first connections, the JIT-less caches
                 body = command_body("", user="UWARM", channel="C0NOC", trigger=f"w{i}")

@@ -23,3 +23,17 @@ SLACK_FALLBACKS = Counter(
     "Slack messages delivered by a fallback route after the first choice failed",
     ["route"],
 )
+
+#: The audit chain's head (bot.store.audit): how long a transaction waited for it, and how long
+#: it held it (from taking it to the end of the commit). Every change takes it once, at the end:
+#: the hold time times the changes per second is how busy it is.
+AUDIT_HEAD_WAIT = Histogram(
+    "smsbot_audit_head_wait_seconds",
+    "time a transaction waited to take the audit chain's head",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+AUDIT_HEAD_HOLD = Histogram(
+    "smsbot_audit_head_hold_seconds",
+    "time a transaction held the audit chain's head (until its commit ended)",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)

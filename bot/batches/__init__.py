@@ -35,8 +35,8 @@ class Batches:
             sandbox=s.portal.sandbox,
         )
 
-    def submit(self, cmd: BatchCommand) -> BatchSubmission:
-        return submit_batch(self.db, cmd, self.policy())
+    def submit(self, cmd: BatchCommand, *, wait_seconds: float | None = None) -> BatchSubmission:
+        return submit_batch(self.db, cmd, self.policy(), wait_seconds)
 
     def decide(
         self,

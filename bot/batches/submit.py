@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Literal
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from bot import rate_limits, templates
@@ -180,9 +181,20 @@ def _access(grants: list[Grant] | None, sim: Sim) -> tuple[bool, bool]:
     return True, all(g.approval_required for g in matching)
 
 
-def submit_batch(db: Database, cmd: BatchCommand, policy: BatchPolicy) -> BatchSubmission:
-    with db.session() as session:
-        return _submit(session, cmd, policy)
+def submit_batch(
+    db: Database, cmd: BatchCommand, policy: BatchPolicy, wait_seconds: float | None = None
+) -> BatchSubmission:
+    """`wait_seconds` bounds the wait for SQLite's write lock (Slack's form must be answered
+    within 3 s): past it the answer is `busy` and nothing is recorded."""
+    try:
+        with db.session(wait_seconds=wait_seconds) as session:
+            return _submit(session, cmd, policy)
+    except OperationalError as exc:
+        if "locked" not in str(exc.orig).lower():
+            raise
+        return BatchSubmission(
+            "busy", "the bot's database is busy right now: nothing was sent, try again shortly"
+        )
 
 
 def _submit(session: Session, cmd: BatchCommand, policy: BatchPolicy) -> BatchSubmission:

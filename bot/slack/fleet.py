@@ -24,6 +24,7 @@ from bot.slack.fleet_modal import (
 from bot.slack.notify import Audience, SlackFailure, why
 from bot.slack.parsing import plain_text, view_metadata
 from bot.slack.template_picker import TemplatePick, template_choices
+from bot.slack.views import ACK_DB_WAIT_SECONDS
 from bot.sms.problems import Problem
 from bot.store.inventory import groups_with_sims
 from bot.templates import parse_values
@@ -122,9 +123,12 @@ def handle_fleet_submission(
             confirmed=draft.confirmed_count is not None,
             expected_members=draft.confirmed_count,
             input_problems=tuple(unreadable),
-        )
+        ),
+        wait_seconds=ACK_DB_WAIT_SECONDS,
     )
-    if submitted.status == "invalid":
+    if submitted.status == "busy":
+        ack(response_action="errors", errors={GROUP_BLOCK: submitted.reason[:ERROR_MAX]})
+    elif submitted.status == "invalid":
         ack(response_action="errors", errors=_errors(submitted, view))
     elif submitted.status == "denied":
         ack(

@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +21,8 @@ from typing import Any, TextIO
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from bot.store.db import AUDITED
+from bot import metrics
+from bot.store.db import AUDITED, HEAD_TAKEN
 from bot.store.models import AuditEvent, AuditHead, Base
 from bot.store.safe_text import capped, clean_value, for_csv_cell, for_terminal, storable
 
@@ -179,9 +181,14 @@ def append_many(session: Session, entries: list[Entry]) -> list[AuditEvent]:
     session.flush()
     session.info[AUDITED] = True
     conn = session.connection()
+    asked = time.perf_counter()
     head = conn.execute(_HEAD_FOR_UPDATE).one_or_none()
     if head is None:
         raise RuntimeError("audit_head row is missing: run `smsbot db upgrade`")
+    if HEAD_TAKEN not in session.info:
+        taken = time.perf_counter()
+        session.info[HEAD_TAKEN] = taken
+        metrics.AUDIT_HEAD_WAIT.observe(taken - asked)
     seq, prev = head.seq, head.hash
     ts = format_ts(utc_now())
     rows: list[dict[str, Any]] = []

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import metrics
 from bot.store.urls import normalize_database_url
 
 T = TypeVar("T")
@@ -20,6 +21,8 @@ READONLY = "smsbot_readonly"
 BUSY_MS = "smsbot_busy_ms"
 #: Set in `Session.info` by audit.append: the transaction recorded an event.
 AUDITED = "smsbot_audited"
+#: session.info key: when this transaction took the audit head (perf_counter).
+HEAD_TAKEN = "smsbot_head_taken"
 
 
 def make_engine(url: str, busy_seconds: float = 30.0, **kwargs: Any) -> Engine:
@@ -120,8 +123,13 @@ class Database:
         OperationalError ("database is locked") instead of the engine's default."""
         factory = self._sessions if wait_seconds is None else self._bounded_factory(wait_seconds)
         with factory() as session:
-            with session.begin():
-                yield session
+            try:
+                with session.begin():
+                    yield session
+            finally:
+                taken = session.info.pop(HEAD_TAKEN, None)
+                if taken is not None:
+                    metrics.AUDIT_HEAD_HOLD.observe(time.perf_counter() - taken)
             if session.info.get(AUDITED):
                 for hook in self.after_audit:
                     hook()
