@@ -268,3 +268,27 @@ def test_what_a_batch_refuses_and_skips(db_url: str) -> None:
         assert events.count("invalid") == 3 and events.count("denied") == 1
         with db.read() as session:
             assert session.execute(select(SmsBatch.id)).all().__len__() == 1
+
+
+def test_an_unapproved_batch_expires_whole(db_url: str) -> None:
+    with runtime_on(db_url) as runtime:
+        db = runtime.db
+        _fleet(db, approval=True)
+        submitted = runtime.batches.submit(
+            BatchCommand(Principal("UADMIN", (), None), "cli", "ping", group="pumps",
+                         confirmed=True)
+        )  # fmt: skip
+        assert submitted.status == "awaiting_approval" and submitted.batch is not None
+        batch_id = submitted.batch.id
+        with db.session() as session:
+            batch = session.get(SmsBatch, batch_id)
+            assert batch is not None and batch.expires_at is not None
+            batch.expires_at = audit.utc_now() - (batch.expires_at - batch.created_at)
+        run_job(runtime, "send_batches")
+        assert {m.state for m in _members(db, batch_id)} == {"expired"}
+        late = runtime.batches.decide(batch_id, Principal("U0BOSS", (), None), "approve")
+        assert late.status == "already_decided"
+        run_job(runtime, "send_batches")
+        assert _portal_sends(runtime) == 0
+        events = _events(db)
+        assert events.count("batch_expired") == 1 and events.count("expired") == 4
