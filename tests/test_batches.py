@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 
 from bot.authz import Principal
 from bot.batches import BatchCommand
+from bot.batches.report import as_csv, rows
 from bot.batches.run import finish, release
 from bot.runtime import Runtime
 from bot.store import audit
@@ -292,3 +293,27 @@ def test_an_unapproved_batch_expires_whole(db_url: str) -> None:
         assert _portal_sends(runtime) == 0
         events = _events(db)
         assert events.count("batch_expired") == 1 and events.count("expired") == 4
+
+
+def test_the_per_sim_csv_never_holds_a_formula(db_url: str) -> None:
+    with runtime_on(db_url) as runtime:
+        with runtime.db.session() as session:
+            import_csv(
+                session,
+                io.StringIO(
+                    "iccid,label,sim_type,group\n"
+                    '89440000000000000010,"=HYPERLINK(""http://x"")",Manx Telecom,g\n'
+                    "89310000000000000031,@gate,Multinet KPN O,g\n"
+                ),
+                "cli:test",
+            )
+        submitted = runtime.batches.submit(
+            BatchCommand(Principal("UADMIN", (), None), "cli", "=1+1", group="g", confirmed=True)
+        )
+        assert submitted.batch is not None
+        table = list(csv.DictReader(io.StringIO(as_csv(rows(runtime.db, submitted.batch.id)))))
+        labels = {r["iccid"]: r["sim_label"] for r in table}
+        assert labels == {
+            "89440000000000000010": '\'=HYPERLINK("http://x")',
+            "89310000000000000031": "'@gate",
+        }
