@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from bot.authz import Principal, scope_matches
+from bot.authz import Principal
+from bot.batches.decide import covers_every_sim
 from bot.store.db import Database
-from bot.store.grants import grants_of
-from bot.store.models import Grant, Sim, SmsBatch, SmsRequest
+from bot.store.grants import covers, held_grants
+from bot.store.models import Sim, SmsBatch, SmsRequest
 
 #: How many of each the Home shows (Slack allows 100 blocks in a Home view).
 SHOWN = 10
@@ -33,16 +34,10 @@ class HomeFacts:
     batches_to_approve: list[SmsBatch] = field(default_factory=list)
 
 
-def _covers(grants: list[Grant] | None, iccid: str, group: str | None) -> bool:
-    """None stands for an env admin (every SIM)."""
-    return grants is None or any(scope_matches(g.scope, iccid, group) for g in grants)
-
-
 def home_facts(db: Database, principal: Principal, admins: frozenset[str]) -> HomeFacts:
-    admin = principal.user_id in admins
     with db.read() as session:
-        senders = None if admin else grants_of(session, principal, "sender")
-        approvers = None if admin else grants_of(session, principal, "approver")
+        senders = held_grants(session, principal, "sender", admins)
+        approvers = held_grants(session, principal, "approver", admins)
         groups = dict(session.execute(select(Sim.iccid, Sim.group_name)).all())
         mine = list(
             session.execute(
@@ -61,13 +56,13 @@ def home_facts(db: Database, principal: Principal, admins: frozenset[str]) -> Ho
             .order_by(SmsRequest.id)
         ).scalars()
         to_approve = [
-            req for req in waiting if _covers(approvers, req.iccid, groups.get(req.iccid))
+            req for req in waiting if covers(approvers, req.iccid, groups.get(req.iccid))
         ][:SHOWN]
         active = select(Sim).where(Sim.active.is_(True)).order_by(Sim.label, Sim.iccid)
         sims = [
             sim
             for sim in session.execute(active).scalars()
-            if _covers(senders, sim.iccid, sim.group_name)
+            if covers(senders, sim.iccid, sim.group_name)
         ]
         my_batches = list(
             session.execute(
@@ -85,13 +80,7 @@ def home_facts(db: Database, principal: Principal, admins: frozenset[str]) -> Ho
             )
             .order_by(SmsBatch.id)
         ).scalars()
-        batches_to_approve = []
-        for batch in open_batches:
-            members = session.execute(
-                select(SmsRequest.iccid).where(SmsRequest.batch_id == batch.id)
-            ).scalars()
-            if all(_covers(approvers, i, groups.get(i)) for i in members):
-                batches_to_approve.append(batch)
-            if len(batches_to_approve) == BATCHES_SHOWN:
-                break
+        batches_to_approve = [
+            batch for batch in open_batches if covers_every_sim(session, approvers, batch.id)
+        ][:BATCHES_SHOWN]
     return HomeFacts(mine, to_approve, sims[:SHOWN], len(sims), my_batches, batches_to_approve)

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
 
-from bot.authz import Principal, scope_matches
+from bot.authz import Principal
 from bot.sim_names import looks_like_iccid
 from bot.sms.iccid import normalize_iccid
 from bot.store.db import Database
-from bot.store.grants import grants_of
+from bot.store.grants import covers, held_grants
 from bot.store.models import Sim
 
 #: Slack shows at most 100 options; a query longer than any label/ICCID finds nothing anyway.
@@ -59,12 +59,12 @@ def search_sims(
     elif text:
         return SimSearch([], None, False)  # control characters: no label holds them
     with db.read() as session:
-        grants = None if principal.user_id in admins else grants_of(session, principal, "sender")
+        grants = held_grants(session, principal, "sender", admins)
         rows = session.execute(wanted.order_by(Sim.label, Sim.iccid).limit(SCAN_MAX)).all()
     found: list[FoundSim] = []
     more = False
     for iccid, label, sim_type, group in rows:
-        if grants is not None and not any(scope_matches(g.scope, iccid, group) for g in grants):
+        if not covers(grants, iccid, group):
             continue
         if len(found) == FOUND_MAX - (1 if typed else 0):
             more = True

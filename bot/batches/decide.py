@@ -16,12 +16,12 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.authz import Principal, scope_matches
+from bot.authz import Principal
 from bot.request_facts import current_hash
 from bot.store import audit
 from bot.store.db import Database
-from bot.store.grants import aware, grants_of
-from bot.store.models import Approval, Sim, SmsBatch, SmsRequest
+from bot.store.grants import aware, covers, held_grants
+from bot.store.models import Approval, Grant, Sim, SmsBatch, SmsRequest
 from bot.store.requests import transition
 
 BatchDecisionStatus = Literal[
@@ -129,18 +129,16 @@ def expire_due(db: Database) -> list[int]:
     return done
 
 
-def _covers_all(
-    session: Session, principal: Principal, admins: frozenset[str], batch: SmsBatch
-) -> bool:
-    if principal.user_id in admins:
+def covers_every_sim(session: Session, grants: list[Grant] | None, batch_id: int) -> bool:
+    """Whether the grants (`held_grants`; None: an env admin) cover every SIM of the batch."""
+    if grants is None:
         return True
-    grants = grants_of(session, principal, "approver")
     rows = session.execute(
         select(SmsRequest.iccid, Sim.group_name)
         .join(Sim, Sim.iccid == SmsRequest.iccid, isouter=True)
-        .where(SmsRequest.batch_id == batch.id)
+        .where(SmsRequest.batch_id == batch_id)
     ).all()
-    return all(any(scope_matches(g.scope, i, grp) for g in grants) for i, grp in rows)
+    return all(covers(grants, iccid, group) for iccid, group in rows)
 
 
 def _intact(session: Session, batch: SmsBatch) -> bool:
@@ -195,7 +193,8 @@ def decide_batch(
 
         if actor == batch.requester:
             return refuse("You cannot decide on your own batch: another approver must.")
-        if not _covers_all(session, principal, admins, batch):
+        approver = held_grants(session, principal, "approver", admins)
+        if not covers_every_sim(session, approver, batch.id):
             return refuse(
                 f"You need the `approver` role for every SIM of batch #{batch.id} to decide it."
             )

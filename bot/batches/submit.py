@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from bot import rate_limits, templates
-from bot.authz import Principal, scope_matches
+from bot.authz import Principal
 from bot.config import Rate
 from bot.lifecycle import queue_guard
 from bot.request_facts import request_hash
@@ -32,8 +32,8 @@ from bot.sms.problems import Problem
 from bot.sms.uid import generate_sms_uid
 from bot.store import audit
 from bot.store.db import Database
-from bot.store.grants import grants_of
-from bot.store.models import Grant, Sim, SimGroup, SmsBatch, SmsRequest
+from bot.store.grants import covering, covers, held_grants
+from bot.store.models import Sim, SimGroup, SmsBatch, SmsRequest
 
 #: The most SIMs one batch may hold (a bigger fleet is several batches, each decided).
 BATCH_MAX = 1000
@@ -171,16 +171,6 @@ def _targets(session: Session, cmd: BatchCommand) -> tuple[list[Sim], str | None
     return list(found.values()), None
 
 
-def _access(grants: list[Grant] | None, sim: Sim) -> tuple[bool, bool]:
-    """(allowed, approval required by the grants) — a grant needing no approval wins."""
-    if grants is None:
-        return True, False
-    matching = [g for g in grants if scope_matches(g.scope, sim.iccid, sim.group_name)]
-    if not matching:
-        return False, False
-    return True, all(g.approval_required for g in matching)
-
-
 def submit_batch(
     db: Database, cmd: BatchCommand, policy: BatchPolicy, wait_seconds: float | None = None
 ) -> BatchSubmission:
@@ -220,8 +210,7 @@ def _submit(session: Session, cmd: BatchCommand, policy: BatchPolicy) -> BatchSu
     if len(sims) > BATCH_MAX:
         why = f"{len(sims)} SIMs is more than one batch may hold ({BATCH_MAX}): split it"
         return _refuse(session, cmd, "invalid", why, [Problem("request", "too_many", why)])
-    admin = user in policy.admins
-    grants = None if admin else grants_of(session, cmd.principal, "sender")
+    grants = held_grants(session, cmd.principal, "sender", policy.admins)
     groups = {g.name: g for g in session.execute(select(SimGroup)).scalars()}
     # One query for every SIM's rate limit (not one per SIM: the form waits for this).
     over_rate = rate_limits.sim_refusals(session, [s.iccid for s in sims], policy.rate_sim)
@@ -248,8 +237,7 @@ def _submit(session: Session, cmd: BatchCommand, policy: BatchPolicy) -> BatchSu
         if checked.errors:
             skipped.append(Skip(sim.iccid, sim.label, checked.errors[0].message))
             continue
-        allowed, grant_approval = _access(grants, sim)
-        if not allowed:
+        if not covers(grants, sim.iccid, sim.group_name):
             skipped.append(Skip(sim.iccid, sim.label, "you have no `sender` grant for this SIM"))
             continue
         full = queue_guard.refusal(session, sim.iccid, sim.sim_type, policy.queue_caps)
@@ -261,13 +249,16 @@ def _submit(session: Session, cmd: BatchCommand, policy: BatchPolicy) -> BatchSu
             continue
         group = groups.get(sim.group_name or "")
         group_requires = bool(group and group.approval_required)
+        # As for a single request, one covering grant that needs no approval wins.
+        matching = covering(grants, sim.iccid, sim.group_name)
+        grant_requires = bool(matching) and all(g.approval_required for g in matching)
         members.append(
             Member(
                 info,
                 checked.message_text,
                 checked.data_coding,
                 checked.warnings,
-                grant_approval or group_requires,
+                grant_requires or group_requires,
                 max(1, group.approvals_needed) if group and group_requires else 1,
                 (group.approval_channel if group else None) or policy.approval_channel,
             )

@@ -150,6 +150,24 @@ def grants_of(
     return [g for g in candidates if is_active(g, now)]
 
 
+def held_grants(
+    session: Session, principal: Principal, role: Role, admins: frozenset[str]
+) -> list[Grant] | None:
+    """`grants_of` for callers that match many SIMs; None stands for an env admin (every SIM)."""
+    return None if principal.user_id in admins else grants_of(session, principal, role)
+
+
+def covering(grants: list[Grant] | None, iccid: str, group_name: str | None) -> list[Grant]:
+    """The grants (from `held_grants`) that cover this SIM; [] when none. An env admin (None)
+    needs no grant: a list with no grant in it is not returned for them, see `covers`."""
+    return [g for g in grants or [] if scope_matches(g.scope, iccid, group_name)]
+
+
+def covers(grants: list[Grant] | None, iccid: str, group_name: str | None) -> bool:
+    """Whether the grants (from `held_grants`; None: an env admin) cover this SIM."""
+    return grants is None or bool(covering(grants, iccid, group_name))
+
+
 def check_access(
     session: Session,
     principal: Principal,
