@@ -15,6 +15,7 @@ from bot.authz import Principal
 from bot.slack.approval_blocks import APPROVE_ACTION, CANCEL_ACTION, REJECT_ACTION, RETRY_ACTION
 from bot.slack.deps import SlackDeps, deps_of
 from bot.slack.modals import CALLBACK_REJECT, reject_modal
+from bot.slack.mrkdwn import escape
 from bot.slack.notify import Audience, SlackFailure, why
 from bot.slack.parsing import view_metadata
 
@@ -30,7 +31,7 @@ def register(app: App) -> None:
 def handle_retry(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
     ack()
     deps = deps_of(context)
-    deps.later(retry, deps, _request_id(body["actions"][0].get("value")), _clicker(body))
+    deps.later(retry, deps, button_id(body["actions"][0].get("value")), _clicker(body))
 
 
 def retry(deps: SlackDeps, request_id: int | None, clicker: Audience) -> None:
@@ -52,7 +53,7 @@ def retry(deps: SlackDeps, request_id: int | None, clicker: Audience) -> None:
 def handle_cancel(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
     ack()
     deps = deps_of(context)
-    request_id = _request_id(body["actions"][0].get("value"))
+    request_id = button_id(body["actions"][0].get("value"))
     deps.later(cancel, deps, request_id, _clicker(body))
 
 
@@ -72,7 +73,8 @@ def _clicker(body: dict[str, Any]) -> Audience:
     return Audience(body["user"]["id"], channel, body.get("response_url"))
 
 
-def _request_id(value: Any) -> int | None:
+def button_id(value: Any) -> int | None:
+    """The request or batch id a button carries (None: not one of ours)."""
     text = str(value or "")
     # ASCII digits only: "²".isdigit() is True, and int("²") raises.
     return int(text) if text.isascii() and text.isdigit() and len(text) < 12 else None
@@ -82,7 +84,7 @@ def handle_approve(ack: Ack, body: dict[str, Any], context: BoltContext) -> None
     ack()
     deps = deps_of(context)
     action = body["actions"][0]
-    deps.later(decide, deps, _request_id(action.get("value")), _clicker(body), "approve", None)
+    deps.later(decide, deps, button_id(action.get("value")), _clicker(body), "approve", None)
 
 
 def handle_reject_click(
@@ -91,7 +93,7 @@ def handle_reject_click(
     ack()
     deps = deps_of(context)
     action = body["actions"][0]
-    request_id = _request_id(action.get("value"))
+    request_id = button_id(action.get("value"))
     if request_id is None:
         return
     deps.later(
@@ -109,8 +111,8 @@ def open_reject_modal(
     except SlackFailure as exc:
         deps.notifier.ephemeral_first(
             clicker,
-            f":warning: Slack did not open the reject form ({why(exc)}). Click Reject again; "
-            f"nothing was decided on request #{request_id}.",
+            f":warning: Slack did not open the reject form ({escape(why(exc))}). Click Reject "
+            f"again; nothing was decided on request #{request_id}.",
         )
 
 
@@ -123,7 +125,7 @@ def handle_reject_submission(
     values = view["state"]["values"]
     reason = ((values.get("reason") or {}).get("reason") or {}).get("value") or None
     clicker = Audience(body["user"]["id"], meta.get("channel"))
-    deps.later(decide, deps, _request_id(meta.get("request_id")), clicker, "reject", reason)
+    deps.later(decide, deps, button_id(meta.get("request_id")), clicker, "reject", reason)
 
 
 def decide(

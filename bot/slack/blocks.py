@@ -55,6 +55,11 @@ def section(block_id: str, text: str) -> Block:
     return {"type": "section", "block_id": block_id, "text": md(text)}
 
 
+def audit_minute(ts: str) -> str:
+    """An audit row's time to the minute, `2026-11-27 18:00` (UTC)."""
+    return ts[:16].replace("T", " ")
+
+
 def mask_iccid(iccid: str) -> str:
     """Enough to recognise a SIM in a channel without spelling out its number."""
     return iccid if len(iccid) < 12 else f"{iccid[:6]}…{iccid[-4:]}"

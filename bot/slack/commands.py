@@ -17,7 +17,7 @@ from bot.slack.deps import SlackDeps, deps_of
 from bot.slack.fleet import open_fleet_modal
 from bot.slack.modals import ICCID_MAX_LENGTH, send_modal
 from bot.slack.mrkdwn import channel_link, clip, code, escape, fit_lines, mention, subteam
-from bot.slack.notify import Audience, SlackFailure, why
+from bot.slack.notify import Audience, SlackFailure
 from bot.slack.parsing import (
     CommandText,
     parse_command,
@@ -93,14 +93,6 @@ def run_subcommand(deps: SlackDeps, parsed: CommandText, asker: Audience) -> Non
     deps.notifier.answer(asker, answer)
 
 
-#: What to tell the user when Slack will not open the form, by Slack's error.
-_MODAL_FAILURES = {
-    "expired_trigger_id": "Slack waited too long for the form (a /sms can open it for 3 s only)",
-    "exchanged_trigger_id": "this /sms already opened a form",
-    "ratelimited": "Slack is rate-limiting the bot right now",
-}
-
-
 def open_send_modal(
     deps: SlackDeps, client: WebClient, trigger_id: str, asker: Audience, text: str
 ) -> None:
@@ -132,14 +124,7 @@ def open_send_modal(
             ),
         )
     except SlackFailure as exc:
-        error = why(exc)
-        log.warning("views.open failed: %s", error)
-        reason = _MODAL_FAILURES.get(error, f"Slack refused to open it: {escape(error)}")
-        deps.notifier.answer(
-            asker,
-            f":warning: The send form did not open ({reason}). Nothing was sent. "
-            "Type `/sms` again; if it keeps failing, tell the bot's admins.",
-        )
+        deps.notifier.form_did_not_open(asker, exc, "send form", "/sms")
 
 
 def _refusal(

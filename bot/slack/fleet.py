@@ -10,7 +10,8 @@ from typing import Any, Literal
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
-from bot.batches import BatchCommand, BatchSubmission
+from bot.batches import BatchCommand
+from bot.slack.approvals import button_id
 from bot.slack.batch_blocks import APPROVE_BATCH, REJECT_BATCH, STOP_BATCH
 from bot.slack.deps import SlackDeps, deps_of
 from bot.slack.fleet_modal import (
@@ -21,15 +22,13 @@ from bot.slack.fleet_modal import (
     draft_from_state,
     fleet_modal,
 )
-from bot.slack.notify import Audience, SlackFailure, why
+from bot.slack.modals import ERROR_MAX, errors_for_modal
+from bot.slack.notify import Audience, SlackFailure
 from bot.slack.parsing import plain_text, view_metadata
 from bot.slack.template_picker import TemplatePick, template_choices
 from bot.slack.views import ACK_DB_WAIT_SECONDS
-from bot.sms.problems import Problem
 from bot.store.inventory import groups_with_sims
 from bot.templates import parse_values
-
-ERROR_MAX = 1900
 
 
 def register(app: App) -> None:
@@ -65,9 +64,7 @@ def open_fleet_modal(
             ),
         )
     except SlackFailure as exc:
-        deps.notifier.answer(
-            asker, f":warning: The fleet-send form did not open ({why(exc)}). Nothing was sent."
-        )
+        deps.notifier.form_did_not_open(asker, exc, "fleet-send form", "/sms fleet")
 
 
 def refresh_fleet_modal(deps: SlackDeps, view: dict[str, Any]) -> dict[str, Any]:
@@ -79,28 +76,6 @@ def refresh_fleet_modal(deps: SlackDeps, view: dict[str, Any]) -> dict[str, Any]
         draft=draft,
         templates=template_choices(deps.db),
     )
-
-
-_BLOCK_OF = {
-    "targets": GROUP_BLOCK,
-    "too_many": GROUP_BLOCK,
-}
-
-
-def _errors(submitted: BatchSubmission, view: dict[str, Any]) -> dict[str, str]:
-    present = {b.get("block_id") for b in view.get("blocks", []) if b.get("type") == "input"}
-    out: dict[str, str] = {}
-    problems = submitted.problems or [Problem("request", "targets", submitted.reason)]
-    for p in problems:
-        block = _BLOCK_OF.get(p.code) or p.field
-        if p.field == "template" and p.code in ("missing_value", "unknown_value"):
-            block = "template_vars"
-        if block not in present:
-            block = "template" if p.field.startswith("template") and "template" in present else (
-                "message_text" if p.field != "request" else GROUP_BLOCK
-            )  # fmt: skip
-        out[block] = f"{out[block]} {p.message}" if block in out else p.message
-    return {k: v[:ERROR_MAX] for k, v in out.items()}
 
 
 def handle_fleet_submission(
@@ -129,7 +104,8 @@ def handle_fleet_submission(
     if submitted.status == "busy":
         ack(response_action="errors", errors={GROUP_BLOCK: submitted.reason[:ERROR_MAX]})
     elif submitted.status == "invalid":
-        ack(response_action="errors", errors=_errors(submitted, view))
+        errors = errors_for_modal(submitted.problems, view, request_block=GROUP_BLOCK)
+        ack(response_action="errors", errors=errors)
     elif submitted.status == "denied":
         ack(
             response_action="errors",
@@ -168,11 +144,10 @@ def handle_batch_button(ack: Ack, body: dict[str, Any], context: BoltContext) ->
 
 def batch_button(deps: SlackDeps, action: str, value: Any, clicker: Audience) -> None:
     """The core decides; the clicker hears only a refusal (everyone sees the rest rendered)."""
-    text = str(value or "")
-    if not (text.isascii() and text.isdigit() and len(text) < 12):
+    batch_id = button_id(value)
+    if batch_id is None:
         deps.notifier.ephemeral_first(clicker, ":no_entry: That button does not name a batch.")
         return
-    batch_id = int(text)
     principal = deps.principal(clicker.user, clicker.channel)
     batches = deps.runtime.batches
     ok: tuple[str, ...]

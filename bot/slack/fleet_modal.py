@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.slack.blocks import Block, plain, section
+from bot.slack.modals import coding_block, message_input
 from bot.slack.mrkdwn import clip, code, escape, fit_lines
 from bot.slack.template_picker import (
     TemplateChoice,
@@ -42,12 +43,6 @@ class FleetPreview:
     warnings: list[str]
 
 
-_CODINGS = [
-    {"text": plain("Text (GSM 7-bit)"), "value": "default"},
-    {"text": plain("Binary (base64, Multinet KPN C)"), "value": "binary"},
-]
-
-
 def _group_option(name: str, count: int) -> dict[str, Any]:
     return {"text": plain(clip(f"{name} · {count} active SIM(s)", 75)), "value": name[:150]}
 
@@ -73,15 +68,6 @@ def fleet_modal(
     if chosen is not None:
         group_element["initial_option"] = _group_option(*chosen)
     picker = template_blocks(templates or [], draft.pick)
-    templated = draft.pick.name is not None and len(picker) > 1
-    message: dict[str, Any] = {
-        "type": "plain_text_input",
-        "action_id": "message_text",
-        "multiline": True,
-        "max_length": 3000,
-    }
-    if draft.message_text:
-        message["initial_value"] = draft.message_text[:3000]
     blocks: list[Block] = [
         section(
             "fleet_intro",
@@ -95,29 +81,8 @@ def fleet_modal(
             "element": group_element,
         },
         *picker,
-        {
-            "type": "input",
-            "block_id": "message_text",
-            "label": plain("Message"),
-            "optional": templated,
-            "element": message,
-            **(
-                {"hint": plain("Not used: the chosen template's text is sent.")}
-                if templated
-                else {}
-            ),
-        },
-        {
-            "type": "input",
-            "block_id": "data_coding",
-            "label": plain("Data coding"),
-            "element": {
-                "type": "static_select",
-                "action_id": "data_coding",
-                "options": _CODINGS,
-                "initial_option": _CODINGS[1] if draft.data_coding == "binary" else _CODINGS[0],
-            },
-        },
+        message_input(draft.message_text, picker),
+        coding_block(draft.data_coding),
     ]
     if preview is not None:
         blocks += _confirmation(draft.group, preview)
@@ -134,7 +99,7 @@ def fleet_modal(
 
 def _confirmation(group: str | None, preview: FleetPreview) -> list[Block]:
     lines = [
-        f"• `{escape(iccid)}` {escape(label or '')}: {escape(clip(why, 200))}"
+        f"• {code(iccid)} {escape(label or '')}: {escape(clip(why, 200))}"
         for iccid, label, why in preview.skipped
     ]
     lines += [f"• :warning: {escape(w)}" for w in preview.warnings]

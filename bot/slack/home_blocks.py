@@ -15,6 +15,27 @@ def _header(block_id: str, text: str) -> Block:
     return {"type": "header", "block_id": block_id, "text": {"type": "plain_text", "text": text}}
 
 
+def _decision(
+    block_id: str, actions: tuple[str, str], value: int, approve: str = "Approve"
+) -> Block:
+    """Approve / Reject for one request or one batch (`actions`: their two action ids)."""
+    buttons = [(actions[0], approve, "primary"), (actions[1], "Reject", "danger")]
+    return {
+        "type": "actions",
+        "block_id": block_id,
+        "elements": [
+            {
+                "type": "button",
+                "action_id": action,
+                "text": {"type": "plain_text", "text": text},
+                "style": style,
+                "value": str(value),
+            }
+            for action, text, style in buttons
+        ],
+    }
+
+
 def home_view(facts: HomeFacts) -> dict[str, Any]:
     blocks: list[Block] = [_header("mine_title", "My latest requests")]
     if not facts.mine and not facts.my_batches:
@@ -50,26 +71,12 @@ def home_view(facts: HomeFacts) -> dict[str, Any]:
             )
         )
         blocks.append(
-            {
-                "type": "actions",
-                "block_id": f"approve_batch_buttons_{batch.id}",
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": APPROVE_BATCH,
-                        "text": {"type": "plain_text", "text": f"Approve all {batch.members}"},
-                        "style": "primary",
-                        "value": str(batch.id),
-                    },
-                    {
-                        "type": "button",
-                        "action_id": REJECT_BATCH,
-                        "text": {"type": "plain_text", "text": "Reject"},
-                        "style": "danger",
-                        "value": str(batch.id),
-                    },
-                ],
-            }
+            _decision(
+                f"approve_batch_buttons_{batch.id}",
+                (APPROVE_BATCH, REJECT_BATCH),
+                batch.id,
+                f"Approve all {batch.members}",
+            )
         )
     if not facts.to_approve and not facts.batches_to_approve:
         blocks.append(context("approve_none", "Nothing is waiting for you."))
@@ -82,26 +89,7 @@ def home_view(facts: HomeFacts) -> dict[str, Any]:
             )
         )
         blocks.append(
-            {
-                "type": "actions",
-                "block_id": f"approve_buttons_{req.id}",
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": APPROVE_ACTION,
-                        "text": {"type": "plain_text", "text": "Approve"},
-                        "style": "primary",
-                        "value": str(req.id),
-                    },
-                    {
-                        "type": "button",
-                        "action_id": REJECT_ACTION,
-                        "text": {"type": "plain_text", "text": "Reject"},
-                        "style": "danger",
-                        "value": str(req.id),
-                    },
-                ],
-            }
+            _decision(f"approve_buttons_{req.id}", (APPROVE_ACTION, REJECT_ACTION), req.id)
         )
     blocks.append({"type": "divider", "block_id": "d2"})
     blocks.append(_header("sims_title", "SIMs I may message"))

@@ -8,7 +8,7 @@ from typing import Any
 from bot.slack.blocks import TEXT_MAX, Block, context, plain, section, sim_line
 from bot.slack.mrkdwn import code, escape, fit_lines
 from bot.slack.sim_picker import initial_option, sim_select_block
-from bot.slack.template_picker import TemplateChoice, TemplatePick, template_blocks
+from bot.slack.template_picker import INFO_BLOCK, TemplateChoice, TemplatePick, template_blocks
 from bot.sms.binary import decode_payload
 from bot.sms.gsm7 import MAX_SEPTETS, count_septets
 from bot.sms.message import Draft, SimInfo
@@ -45,7 +45,7 @@ def counter_line(text: str, coding: str, cut_from: int | None = None) -> str:
     return line
 
 
-def _text_input(
+def text_input(
     block_id: str,
     label: str,
     value: str,
@@ -99,6 +99,38 @@ _CODING_OPTIONS = [
 ]
 
 
+def message_input(value: str, picker: list[Block], dispatch: str | None = None) -> Block:
+    """The `message_text` field. Slack keeps what was typed in it across updates, so while a
+    template is chosen (`picker` shows one) the field is optional and says it is not used."""
+    templated = any(b.get("block_id") == INFO_BLOCK for b in picker)
+    return text_input(
+        "message_text",
+        "Message",
+        value,
+        multiline=True,
+        dispatch=dispatch,
+        max_length=MESSAGE_MAX_LENGTH,
+        optional=templated,
+        hint="Not used: the chosen template's text is sent." if templated else None,
+    )
+
+
+def coding_block(data_coding: str) -> Block:
+    """The `data_coding` select (SPEC: values `default`, `binary`)."""
+    selected = _CODING_OPTIONS[1] if data_coding == "binary" else _CODING_OPTIONS[0]
+    return {
+        "type": "input",
+        "block_id": "data_coding",
+        "label": plain("Data coding"),
+        "element": {
+            "type": "static_select",
+            "action_id": "data_coding",
+            "options": _CODING_OPTIONS,
+            "initial_option": selected,
+        },
+    }
+
+
 def send_modal(
     *,
     metadata: dict[str, Any],
@@ -119,39 +151,17 @@ def send_modal(
     command's response_url) travels in private_metadata."""
     cut_from = len(message_text) if len(message_text) > MESSAGE_MAX_LENGTH else None
     message_text = message_text[:MESSAGE_MAX_LENGTH]
-    selected = _CODING_OPTIONS[1] if data_coding == "binary" else _CODING_OPTIONS[0]
     chosen = initial_option(iccid, sim)
     pick = pick or TemplatePick(None)
     picker = template_blocks(templates or [], pick)
-    templated = pick.name is not None and len(picker) > 1
     blocks: list[Block] = [
         sim_select_block(chosen),
         context("sim_info", _sim_info(sim, iccid, chosen)),
         *picker,
-        _text_input(
-            "message_text",
-            "Message",
-            message_text,
-            multiline=True,
-            dispatch="on_character_entered",
-            max_length=MESSAGE_MAX_LENGTH,
-            # Slack keeps what was typed; while a template is chosen its text is sent instead.
-            optional=templated,
-            hint="Not used: the chosen template's text is sent." if templated else None,
-        ),
+        message_input(message_text, picker, dispatch="on_character_entered"),
         context("counter", counter_line(message_text, data_coding, cut_from)),
-        {
-            "type": "input",
-            "block_id": "data_coding",
-            "label": plain("Data coding"),
-            "element": {
-                "type": "static_select",
-                "action_id": "data_coding",
-                "options": _CODING_OPTIONS,
-                "initial_option": selected,
-            },
-        },
-        _text_input(
+        coding_block(data_coding),
+        text_input(
             "origin",
             "Origin number",
             origin,
@@ -159,7 +169,7 @@ def send_modal(
             max_length=32,
             hint="Manx Telecom SIMs only; digits, e.g. 447890123456.",
         ),
-        _text_input(
+        text_input(
             "sms_uid",
             "SMS uid",
             sms_uid,
@@ -245,22 +255,25 @@ def send_modal_for(
     )
 
 
-def _block_for(problem: Problem) -> str:
+def _block_for(problem: Problem, request_block: str) -> str:
     if problem.field == "request":
-        return "message_text"
+        return request_block
     if problem.field == "template" and problem.code in ("missing_value", "unknown_value"):
         return "template_vars"
     return problem.field
 
 
-def errors_for_modal(problems: list[Problem], view: dict[str, Any]) -> dict[str, str]:
-    """`response_action: errors` map: one message per input block (several joined). Slack
-    refuses an error naming a block the view does not have: such a problem goes to the
-    template picker (template problems) or the message field."""
+def errors_for_modal(
+    problems: list[Problem], view: dict[str, Any], *, request_block: str = "message_text"
+) -> dict[str, str]:
+    """`response_action: errors` map: one message per input block (several joined); problems
+    with the whole request go on `request_block`. Slack refuses an error naming a block the
+    view does not have: such a problem goes to the template picker (template problems) or the
+    message field."""
     present = {b.get("block_id") for b in view.get("blocks", []) if b.get("type") == "input"}
     out: dict[str, str] = {}
     for problem in problems:
-        block = _block_for(problem)
+        block = _block_for(problem, request_block)
         if block not in present:
             templated = problem.field.startswith("template") and "template" in present
             block = "template" if templated else "message_text"

@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.webhook import WebhookClient
 
 from bot import metrics
+from bot.slack.mrkdwn import escape
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,11 @@ SlackFailure = (SlackApiError, SlackRequestError, OSError)
 class Thread:
     channel: str
     ts: str
+
+
+def thread_at(channel: str | None, ts: str | None) -> Thread | None:
+    """The thread a row points to (its channel and parent ts), if it has one."""
+    return Thread(channel, ts) if channel and ts else None
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,15 @@ class Notifier:
             metrics.SLACK_UNDELIVERED.labels("update").inc()
             return False
 
+    def form_did_not_open(self, audience: Audience, exc: Exception, form: str, again: str) -> bool:
+        """Slack refused to open a form: the user hears why, that nothing was sent, and what to
+        type again (`again`)."""
+        return self.answer(
+            audience,
+            f":warning: The {form} did not open ({form_refusal(exc)}). Nothing was sent. "
+            f"Type `{again}` again; if it keeps failing, tell the bot's admins.",
+        )
+
     def tell(self, audience: Audience, text: str) -> bool:
         """A notice for one person: a DM, else ephemeral in their channel, else the command's
         response_url. False (logged, counted) when no route worked."""
@@ -170,3 +185,18 @@ def why(exc: Exception) -> str:
     if isinstance(exc, SlackApiError):
         return str(exc.response.get("error", "error"))
     return type(exc).__name__
+
+
+#: What to tell the user when Slack will not open a form, by Slack's error.
+_MODAL_FAILURES = {
+    "expired_trigger_id": "Slack waited too long for the form (a /sms can open it for 3 s only)",
+    "exchanged_trigger_id": "this /sms already opened a form",
+    "ratelimited": "Slack is rate-limiting the bot right now",
+}
+
+
+def form_refusal(exc: Exception) -> str:
+    """Why Slack did not open a form, for the user (Slack's own word escaped)."""
+    error = why(exc)
+    log.warning("views.open failed: %s", error)
+    return _MODAL_FAILURES.get(error, f"Slack refused to open it: {escape(error)}")

@@ -28,7 +28,7 @@ from bot.slack.approval_blocks import approval_asked, approval_closed, approval_
 from bot.slack.deps import ResponseUrls
 from bot.slack.home_viewers import HomeViewers
 from bot.slack.mrkdwn import channel_link, clip, code, escape, mention
-from bot.slack.notify import Audience, Notifier, SlackFailure, Thread, why
+from bot.slack.notify import Audience, Notifier, SlackFailure, Thread, thread_at, why
 from bot.slack.render_batches import BatchRenderer
 from bot.sms.message import SimInfo
 from bot.store.db import Database
@@ -48,15 +48,11 @@ RUN_SECONDS = 30.0
 
 
 def thread_of(req: SmsRequest) -> Thread | None:
-    if req.slack_channel and req.slack_ts:
-        return Thread(req.slack_channel, req.slack_ts)
-    return None
+    return thread_at(req.slack_channel, req.slack_ts)
 
 
 def approval_thread(req: SmsRequest) -> Thread | None:
-    if req.approval_channel and req.approval_ts:
-        return Thread(req.approval_channel, req.approval_ts)
-    return None
+    return thread_at(req.approval_channel, req.approval_ts)
 
 
 def audience_of(req: SmsRequest, response_url: str | None = None) -> Audience:
@@ -324,7 +320,7 @@ class SlackRenderer:
         except SlackFailure as exc:
             note = (
                 f":warning: Approval is needed, but I could not post in {channel_link(channel)} "
-                f"({why(exc)}): invite me there or ask an admin "
+                f"({escape(why(exc))}): invite me there or ask an admin "
                 f"(`smsbot approvals approve {req.id}`). The request expires at {until}."
             )
         else:
@@ -463,4 +459,4 @@ class SlackRenderer:
 
 
 def _at(event: AuditEvent) -> str:
-    return event.ts[:16].replace("T", " ")
+    return blocks.audit_minute(event.ts)

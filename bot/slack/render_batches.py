@@ -20,8 +20,9 @@ from sqlalchemy import select, update
 from bot.batches.report import as_csv, rows
 from bot.batches.run import summary
 from bot.slack.batch_blocks import approval_decided, batch_approval, batch_message, summary_text
-from bot.slack.mrkdwn import channel_link, clip, escape, mention
-from bot.slack.notify import Audience, Notifier, SlackFailure, Thread, why
+from bot.slack.blocks import audit_minute
+from bot.slack.mrkdwn import channel_link, clip, code, escape, mention
+from bot.slack.notify import Audience, Notifier, SlackFailure, Thread, thread_at, why
 from bot.store.db import Database
 from bot.store.grants import aware
 from bot.store.models import AuditEvent, SmsBatch, SmsRequest
@@ -33,15 +34,11 @@ PROGRESS_SECONDS = 2.0
 
 
 def _thread(batch: SmsBatch) -> Thread | None:
-    if batch.slack_channel and batch.slack_ts:
-        return Thread(batch.slack_channel, batch.slack_ts)
-    return None
+    return thread_at(batch.slack_channel, batch.slack_ts)
 
 
 def _approval_thread(batch: SmsBatch) -> Thread | None:
-    if batch.approval_channel and batch.approval_ts:
-        return Thread(batch.approval_channel, batch.approval_ts)
-    return None
+    return thread_at(batch.approval_channel, batch.approval_ts)
 
 
 class BatchRenderer:
@@ -138,7 +135,7 @@ class BatchRenderer:
         skipped = json.loads(batch.skipped or "[]")
         if skipped and thread is not None:
             listed = "\n".join(
-                f"• `{escape(str(s.get('iccid')))}` {escape(str(s.get('label') or ''))}: "
+                f"• {code(str(s.get('iccid')))} {escape(str(s.get('label') or ''))}: "
                 f"{escape(clip(str(s.get('reason')), 300))}"
                 for s in skipped[:20]
             )
@@ -165,7 +162,7 @@ class BatchRenderer:
         except SlackFailure as exc:
             note = (
                 f":warning: Approval is needed, but I could not post in {channel_link(channel)} "
-                f"({why(exc)}): invite me there, or an approver runs "
+                f"({escape(why(exc))}): invite me there, or an approver runs "
                 f"`smsbot batches approve {batch.id}`. It expires at {until}."
             )
         else:
@@ -253,4 +250,4 @@ class BatchRenderer:
 
 
 def _at(event: AuditEvent) -> str:
-    return event.ts[11:16]
+    return audit_minute(event.ts)

@@ -20,6 +20,8 @@ from bot.templates import listed, placeholders
 
 TEMPLATE_BLOCK = "template"
 VALUES_BLOCK = "template_vars"
+#: Shown only while a template is chosen: what it sends.
+INFO_BLOCK = "template_info"
 #: The option that means "no template: send what I type".
 NONE = "-"
 #: Slack: a static select holds at most 100 options; option text ≤ 75, value ≤ 150.
@@ -96,9 +98,7 @@ def template_blocks(choices: list[TemplateChoice], pick: TemplatePick) -> list[B
     where = f" · for {chosen.limited_to} only" if chosen.limited_to else ""
     kind = "binary frame (base64)" if chosen.binary else "text"
     blocks.append(
-        context(
-            "template_info", f"Template {code(chosen.name)} ({kind}{where}): {code(chosen.text)}"
-        )
+        context(INFO_BLOCK, f"Template {code(chosen.name)} ({kind}{where}): {code(chosen.text)}")
     )
     if chosen.placeholders:
         blocks.append(
