@@ -12,9 +12,12 @@ from sqlalchemy import select, text
 
 from bot.authz import Principal
 from bot.batches import BatchCommand
+from bot.batches import BatchSubmission as Submitted
 from bot.batches.report import as_csv, rows
 from bot.batches.run import finish, release
 from bot.runtime import Runtime
+from bot.service import SendCommand
+from bot.sms.message import Draft
 from bot.store import audit
 from bot.store.db import Database
 from bot.store.grants import create_grant
@@ -87,7 +90,7 @@ def test_a_group_send_from_the_cli_reaches_each_sim_once(smsbot, database: Datab
     )  # fmt: skip
     assert "already submitted as batch #1" in again.out
     with database.read() as session:
-        assert session.execute(select(SmsRequest.id)).all().__len__() == 4
+        assert len(session.execute(select(SmsRequest.id)).all()) == 4
     # The summary is recorded once, and the CSV lists every SIM named, skipped ones too.
     events = _events(database)
     assert events.count("batch_requested") == 1 and events.count("batch_done") == 1
@@ -247,28 +250,30 @@ def test_what_a_batch_refuses_and_skips(db_url: str) -> None:
                          actor="UADMIN")  # fmt: skip
         sender = Principal("U0SENDER", (), None)
 
-        def submit(**kw: object) -> object:
-            return runtime.batches.submit(BatchCommand(sender, "cli", confirmed=True, **kw))  # type: ignore[arg-type]
+        def submit(text: str, group: str | None = None, sims: tuple[str, ...] = ()) -> Submitted:
+            return runtime.batches.submit(
+                BatchCommand(sender, "cli", text, group=group, sims=sims, confirmed=True)
+            )
 
-        too_long = submit(message_text="x" * 200, group="pumps")
-        assert too_long.status == "invalid" and "160" in too_long.reason  # type: ignore[attr-defined]
-        nobody = submit(message_text="hi", group="nope")
-        assert nobody.status == "invalid" and "has no active SIMs" in nobody.reason  # type: ignore[attr-defined]
-        unknown = submit(message_text="hi", sims=("pump 7", "no such pump"))
-        assert unknown.status == "invalid" and "no such pump" in unknown.reason  # type: ignore[attr-defined]
+        too_long = submit("x" * 200, group="pumps")
+        assert too_long.status == "invalid" and "160" in too_long.reason
+        nobody = submit("hi", group="nope")
+        assert nobody.status == "invalid" and "has no active SIMs" in nobody.reason
+        unknown = submit("hi", sims=("pump 7", "no such pump"))
+        assert unknown.status == "invalid" and "no such pump" in unknown.reason
         # Only the SIMs this sender may message are in the batch; the others are skipped.
-        first = submit(message_text="hi", group="pumps")
-        assert first.status == "sending" and first.members == 1  # type: ignore[attr-defined]
-        assert any("no `sender` grant" in s.reason for s in first.skipped)  # type: ignore[attr-defined]
+        first = submit("hi", group="pumps")
+        assert first.status == "sending" and first.members == 1
+        assert any("no `sender` grant" in s.reason for s in first.skipped)
         # Per-SIM rate limit: pump 7 had its one message this hour; the batch counts once
         # against the user's limit (2/h), not once per SIM.
-        second = submit(message_text="hi", sims=("pump 7",))
-        assert second.status == "denied"  # type: ignore[attr-defined]
-        assert "SMSBOT_RATE_SIM" in second.reason  # type: ignore[attr-defined]
+        second = submit("hi", sims=("pump 7",))
+        assert second.status == "denied"
+        assert "SMSBOT_RATE_SIM" in second.reason
         events = _events(db)
         assert events.count("invalid") == 3 and events.count("denied") == 1
         with db.read() as session:
-            assert session.execute(select(SmsBatch.id)).all().__len__() == 1
+            assert len(session.execute(select(SmsBatch.id)).all()) == 1
 
 
 def test_an_unapproved_batch_expires_whole(db_url: str) -> None:
@@ -317,3 +322,21 @@ def test_the_per_sim_csv_never_holds_a_formula(db_url: str) -> None:
             "89440000000000000010": '\'=HYPERLINK("http://x")',
             "89310000000000000031": "'@gate",
         }
+
+
+def test_a_batch_counts_once_against_its_requesters_rate_limit(db_url: str) -> None:
+    with runtime_on(db_url, SMSBOT_RATE_USER="2/h", SMSBOT_RATE_SIM="off") as runtime:
+        _fleet(runtime.db)
+        admin = Principal("UADMIN", (), None)
+        first = runtime.batches.submit(
+            BatchCommand(admin, "cli", "ping", group="pumps", confirmed=True)
+        )
+        assert first.status == "sending" and first.members == 4  # 4 SIMs, one request's worth
+        single = runtime.service.submit(
+            SendCommand(admin, Draft("89440000000000000010", "one more"), "cli")
+        )
+        assert single.status == "recorded"
+        third = runtime.batches.submit(
+            BatchCommand(admin, "cli", "again", group="pumps", confirmed=True)
+        )
+        assert third.status == "denied" and "SMSBOT_RATE_USER=2/h" in third.reason
