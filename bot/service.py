@@ -40,7 +40,7 @@ from bot.request_facts import (
 from bot.send_types import Execution, SendCommand, Source, Submission, SubmitStatus
 from bot.sim_names import looks_like_iccid, mostly_digits
 from bot.sim_names import resolve as resolve_sim
-from bot.sms.binary import decode_payload
+from bot.sms.binary import payload_hex
 from bot.sms.message import CheckedMessage, SimInfo, check_draft, normalize_iccid_only
 from bot.sms.problems import Problem
 from bot.sms.uid import generate_sms_uid
@@ -74,14 +74,6 @@ __all__ = [
     "retryable",
 ]
 _OUTCOME_EVENTS = {"accepted": "sent", "rejected": "failed", "unknown": "outcome_unknown"}
-
-
-def payload_hex(checked: CheckedMessage) -> str | None:
-    """A binary payload as hex, for people reading the records (None for text)."""
-    if checked.data_coding != "binary":
-        return None
-    data = decode_payload(checked.message_text)
-    return data.hex() if data is not None else None
 
 
 class SendService:
@@ -306,7 +298,7 @@ class SendService:
             sms_uid=uid,
             iccid=checked.iccid,
             message_text=checked.message_text,
-            payload_hex=payload_hex(checked),
+            payload_hex=payload_hex(checked.message_text, checked.data_coding),
             data_coding=checked.data_coding,
             origin=checked.origin,
             sim_type=sim.sim_type if sim else None,

@@ -26,7 +26,7 @@ from bot.lifecycle import queue_guard
 from bot.request_facts import request_hash
 from bot.send_types import Source
 from bot.sim_names import resolve as resolve_sim
-from bot.sms.binary import decode_payload
+from bot.sms.binary import payload_hex
 from bot.sms.message import Draft, SimInfo, check_draft
 from bot.sms.problems import Problem
 from bot.sms.uid import generate_sms_uid
@@ -224,7 +224,7 @@ def _submit(session: Session, cmd: BatchCommand, policy: BatchPolicy) -> BatchSu
                 templates.active(session, cmd.template), cmd.template, dict(cmd.variables), info
             )
             if filled.problems:
-                if filled.problems[0].code in ("wrong_sim",):
+                if filled.problems[0].code == "wrong_sim":
                     skipped.append(Skip(sim.iccid, sim.label, filled.problems[0].message))
                     continue
                 return _refuse(session, cmd, "invalid", filled.problems[0].message, filled.problems)
@@ -332,7 +332,7 @@ def _record(
                 sms_uid=uid,
                 iccid=m.sim.iccid,
                 message_text=m.text,
-                payload_hex=_hex(m.text, m.coding),
+                payload_hex=payload_hex(m.text, m.coding),
                 data_coding=m.coding,
                 origin=None,
                 sim_type=m.sim.sim_type,
@@ -415,10 +415,3 @@ def _record(
         warnings=warnings,
         audit_seq=row.seq,
     )
-
-
-def _hex(text: str, coding: str) -> str | None:
-    if coding != "binary":
-        return None
-    data = decode_payload(text)
-    return data.hex() if data is not None else None

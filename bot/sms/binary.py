@@ -27,6 +27,14 @@ def decode_payload(text: str) -> bytes | None:
     return data
 
 
+def payload_hex(text: str, coding: str) -> str | None:
+    """A binary payload as hex, for people reading the records (None for text)."""
+    if coding != "binary":
+        return None
+    data = decode_payload(text)
+    return data.hex() if data is not None else None
+
+
 def check_binary(text: str) -> list[Problem]:
     """Why `text` is not a sendable binary payload, if it is not."""
     if text == "":
