@@ -340,3 +340,27 @@ def test_a_batch_counts_once_against_its_requesters_rate_limit(db_url: str) -> N
             BatchCommand(admin, "cli", "again", group="pumps", confirmed=True)
         )
         assert third.status == "denied" and "SMSBOT_RATE_USER=2/h" in third.reason
+
+
+def test_the_cli_decides_and_stops_batches(smsbot, database: Database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("SMSBOT_APPROVAL_CHANNEL", "C0APPROVE")
+    _fleet(database, approval=True)
+    with database.session() as session:
+        for subject, role in (("U0SENDER", "sender"), ("U0BOSS", "approver")):
+            create_grant(session, subject=subject, scope="group:pumps", role=role, actor="UADMIN")
+    asked = smsbot("send", "--as", "U0SENDER", "--group", "pumps", "--text", "hi", "--yes")
+    assert asked.code == 5 and "batch #1 (4 SIMs) awaits approval" in asked.out, asked.err
+    own = smsbot("batches", "approve", "1", "--as", "U0SENDER")
+    assert own.code == 1 and "your own batch" in own.err and "Traceback" not in own.err
+    approved = smsbot("batches", "approve", "1", "--as", "U0BOSS", "--reason", "planned")
+    assert approved.code == 0 and "approved: sending to 4 SIM(s)" in approved.out
+    again = smsbot("batches", "reject", "1", "--as", "U0BOSS")
+    assert again.code == 1 and "already sending" in again.err
+    other = smsbot("batches", "stop", "1", "--as", "U0BOSS")
+    assert other.code == 1 and "Only the requester or an admin" in other.err
+    stopped = smsbot("batches", "stop", "1", "--as", "U0SENDER")
+    assert stopped.code == 0 and "4 SIM(s) will not be sent to" in stopped.out
+    shown = smsbot("batches", "show", "1")
+    assert shown.out.count("cancelled") == 4
+    missing = smsbot("batches", "show", "99")
+    assert missing.code == 1 and missing.err.strip() == "smsbot: there is no batch #99"

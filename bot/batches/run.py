@@ -35,6 +35,11 @@ ON_THE_WAY = ("recorded", "approved", "sending")
 OPEN = ("batched", *ON_THE_WAY)
 
 
+def still_open(counts: dict[str, int]) -> int:
+    """How many members of a `summary` have not ended yet."""
+    return sum(counts.get(state, 0) for state in OPEN)
+
+
 @dataclass(frozen=True)
 class Released:
     request_id: int
@@ -76,6 +81,13 @@ def release(db: Database, batch_id: int) -> list[Released]:
             )
         )
         return [Released(i, batch.requester) for i in ids]
+
+
+def counts_of(db: Database, batch_id: int) -> dict[str, int]:
+    """`summary` of one batch ({} when there is no such batch)."""
+    with db.read() as session:
+        batch = session.get(SmsBatch, batch_id)
+        return summary(session, batch) if batch is not None else {}
 
 
 def summary(session: Session, batch: SmsBatch) -> dict[str, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Literal
 
 import click
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from sqlalchemy import select
 from bot.authz import Principal
 from bot.batches import BatchCommand, BatchSubmission
 from bot.batches.report import as_csv, rows
-from bot.batches.run import finish, release
+from bot.batches.run import counts_of, finish, release, still_open
 from bot.cli.common import (
     EXIT_AWAITING,
     EXIT_OK,
@@ -25,7 +26,6 @@ from bot.cli.common import (
 )
 from bot.runtime import Runtime
 from bot.store.models import SmsBatch
-from bot.store.safe_text import for_terminal
 
 #: How long the CLI waits for sends in flight before looking again (they finish sooner).
 WAIT_SECONDS = 0.5
@@ -69,17 +69,14 @@ def _drive(runtime: Runtime, batch_id: int) -> None:
 
 
 def _progress(runtime: Runtime, batch_id: int) -> str:
-    table = rows(runtime.db, batch_id)
-    done = sum(1 for r in table if r["state"] not in ("batched", "recorded", "approved",
-                                                       "sending", "skipped"))  # fmt: skip
-    members = sum(1 for r in table if r["state"] != "skipped")
-    return f"batch #{batch_id}: {done}/{members} done"
+    counts = counts_of(runtime.db, batch_id)
+    members = sum(n for state, n in counts.items() if state not in ("delivered", "skipped"))
+    return f"batch #{batch_id}: {members - still_open(counts)}/{members} done"
 
 
 def _report_submission(submitted: BatchSubmission) -> None:
     skipped = "".join(
-        f"\n  skipped {s.iccid} ({for_terminal(s.label or '-')}): {for_terminal(s.reason)}"
-        for s in submitted.skipped[:20]
+        f"\n  skipped {s.iccid} ({s.label or '-'}): {s.reason}" for s in submitted.skipped[:20]
     )
     more = len(submitted.skipped) - 20
     if more > 0:
@@ -88,7 +85,7 @@ def _report_submission(submitted: BatchSubmission) -> None:
     if status in ("invalid", "denied"):
         raise Fail(f"{status} (audit #{submitted.audit_seq}): {submitted.reason}{skipped}")
     if status == "needs_confirmation":
-        warned = "".join(f"\n  warning: {for_terminal(w)}" for w in submitted.warnings[:10])
+        warned = "".join(f"\n  warning: {w}" for w in submitted.warnings[:10])
         raise Fail(
             f"not sent, confirm first (audit #{submitted.audit_seq}): this sends to "
             f"{submitted.members} SIM(s){skipped}{warned}\nre-run with --yes to send"
@@ -100,15 +97,12 @@ def _report_submission(submitted: BatchSubmission) -> None:
 
 
 def _report_outcome(runtime: Runtime, batch_id: int) -> None:
-    table = rows(runtime.db, batch_id)
-    counts: dict[str, int] = {}
-    for r in table:
-        counts[r["state"]] = counts.get(r["state"], 0) + 1
-    say(f"batch #{batch_id}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
-    members = [r for r in table if r["state"] != "skipped"]
-    if any(r["state"] == "unknown" for r in members):
+    counts = counts_of(runtime.db, batch_id)
+    ended = {state: n for state, n in counts.items() if state != "delivered" and n}
+    say(f"batch #{batch_id}: " + ", ".join(f"{n} {s}" for s, n in sorted(ended.items())))
+    if ended.get("unknown"):
         raise Fail(f"batch #{batch_id}: some outcomes are unknown", EXIT_UNKNOWN)
-    if any(r["state"] != "accepted" for r in members):
+    if set(ended) - {"accepted", "skipped"}:
         raise Fail(f"batch #{batch_id}: not every SIM accepted it", EXIT_REJECTED)
     sys.exit(EXIT_OK)
 
@@ -127,8 +121,8 @@ def list_batches() -> None:
         for b in found:
             target = f"group {b.group_name}" if b.group_name else "listed SIMs"
             say(
-                f"#{b.id}  {b.state:<17} {b.members:>4} SIM(s)  {for_terminal(target)}  "
-                f"by {b.requester}  {for_terminal(b.message_text[:40])!r}"
+                f"#{b.id}  {b.state:<17} {b.members:>4} SIM(s)  {target}  "
+                f"by {b.requester}  {b.message_text[:40]!r}"
             )
 
 
@@ -143,34 +137,39 @@ def show(batch_id: int, as_table: bool) -> None:
             raise Fail(f"there is no batch #{batch_id}")
         table = rows(runtime.db, batch_id)
     if as_table:
-        click.echo(as_csv(table), nl=False)
+        text = as_csv(table)
+        if sys.stdout.isatty():
+            say(text.rstrip("\n"))  # on a terminal, control characters from data escaped
+        else:
+            click.echo(text, nl=False)  # to a file or a pipe: the values exactly
         return
     skipped = len(json.loads(batch.skipped or "[]"))
     say(
         f"batch #{batch.id}  {batch.state}  {batch.members} SIM(s), {skipped} skipped  "
-        f"text={for_terminal(batch.message_text)!r}  coding={batch.data_coding}"
+        f"text={batch.message_text!r}  coding={batch.data_coding}"
     )
     for r in table:
         say(
-            f"  {r['iccid']}  {for_terminal(r['sim_label'] or '-'):<20} {r['state']:<10} "
-            f"{r['delivery_status'] or '-':<10} {for_terminal(r['reason'])}"
+            f"  {r['iccid']}  {r['sim_label'] or '-':<20} {r['state']:<10} "
+            f"{r['delivery_status'] or '-':<10} {r['reason']}"
         )
 
 
 def _decide(
-    batch_id: int, user: str, groups: tuple[str, ...], verdict: str, reason: str | None
+    batch_id: int,
+    user: str,
+    groups: tuple[str, ...],
+    verdict: Literal["approve", "reject"],
+    reason: str | None,
 ) -> None:
     with _runtime() as runtime:
-        principal = Principal(user, groups, None)
         decision = runtime.batches.decide(
-            batch_id, principal, "approve" if verdict == "approve" else "reject",
-            reason=reason, via="cli",
-        )  # fmt: skip
-    if decision.status in ("approved", "pending", "declined"):
-        say(decision.message + " (`smsbot worker` or `serve` sends it)"
-            if decision.status == "approved" else decision.message)  # fmt: skip
-        return
-    raise Fail(decision.message)
+            batch_id, Principal(user, groups, None), verdict, reason=reason, via="cli"
+        )
+    if decision.status not in ("approved", "pending", "declined"):
+        raise Fail(decision.message)
+    sends = " (`smsbot worker` or `serve` sends it)" if decision.status == "approved" else ""
+    say(decision.message + sends)
 
 
 @batches.command("approve")

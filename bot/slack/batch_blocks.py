@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.batches.run import OPEN
+from bot.batches.run import still_open
 from bot.slack.blocks import Block, context, md, payload_block, section
 from bot.slack.mrkdwn import clip, code, escape, mention
 
@@ -57,7 +57,7 @@ def target_words(batch: Any) -> str:
 
 def progress_line(members: int, counts: dict[str, int]) -> str:
     """`37/120 done · 35 accepted · 1 rejected · 1 unknown · 20 delivered`."""
-    done = members - sum(counts.get(s, 0) for s in OPEN)
+    done = members - still_open(counts)
     parts = [f"*{done}/{members}* done"]
     parts += [f"{counts[key]} {word}" for key, word in _COUNTED if counts.get(key)]
     return " · ".join(parts)

@@ -105,6 +105,10 @@ class SlackDeps:
         """Let the work already handed over finish (used when stopping)."""
         self.ui_executor.shutdown(wait=True)
         self.executor.shutdown(wait=True)
+        # The Web API client's kept-alive connections (bot.slack.web_client).
+        closer = getattr(self.notifier.client, "close", None)
+        if callable(closer):
+            closer()
 
     @property
     def service(self) -> SendService:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from bot.batches.report import as_csv, rows
-from bot.batches.run import summary
+from bot.batches.run import counts_of
 from bot.slack.batch_blocks import approval_decided, batch_approval, batch_message, summary_text
 from bot.slack.blocks import audit_minute
 from bot.slack.mrkdwn import channel_link, clip, code, escape, mention
@@ -57,8 +57,7 @@ class BatchRenderer:
             return session.get(SmsBatch, batch_id)
 
     def _counts(self, batch: SmsBatch) -> dict[str, int]:
-        with self.db.read() as session:
-            return summary(session, batch)
+        return counts_of(self.db, batch.id)
 
     def _sandbox(self, batch: SmsBatch) -> bool:
         with self.db.read() as session:

@@ -19,7 +19,8 @@ from urllib.request import Request
 import httpx
 from slack_sdk import WebClient
 
-#: Slack's answers are small JSON; anything bigger than this is not a Web API answer.
+#: Slack's answers are small JSON; anything bigger than this is not a Web API answer (read no
+#: further).
 MAX_BODY = 8 * 1024 * 1024
 
 
@@ -28,6 +29,18 @@ def _message(headers: httpx.Headers) -> email.message.Message:
     for key, value in headers.multi_items():
         message[key] = value
     return message
+
+
+def _read_capped(resp: httpx.Response) -> bytes:
+    """The body, read at most MAX_BODY bytes far: a bigger one is refused, not held."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in resp.iter_bytes():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise URLError(f"answer over {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class PooledWebClient(WebClient):
@@ -43,18 +56,14 @@ class PooledWebClient(WebClient):
         if not url.lower().startswith(("http://", "https://")):
             raise URLError(f"invalid URL: {url}")
         data = req.data if isinstance(req.data, bytes) else None
+        sent = {k: str(v) for k, v in req.header_items()}
         try:
-            resp = self._http.request(
-                req.get_method(),
-                url,
-                content=data,
-                headers={k: str(v) for k, v in req.header_items()},
-            )
+            with self._http.stream(req.get_method(), url, content=data, headers=sent) as resp:
+                body = _read_capped(resp)
         except httpx.TimeoutException as exc:
             raise URLError(TimeoutError(str(exc))) from None
         except httpx.TransportError as exc:
             raise URLError(f"{type(exc).__name__}: {exc}") from None
-        body = resp.content[:MAX_BODY]
         headers = _message(resp.headers)
         if resp.status_code >= 400:
             raise HTTPError(url, resp.status_code, resp.reason_phrase, headers, io.BytesIO(body))

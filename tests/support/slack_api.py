@@ -352,6 +352,8 @@ class SlackStandIn:
         if channel is not None:
             if channel in s.missing_channels:
                 return {"ok": False, "error": "channel_not_found"}
+            if channel in s.archived:
+                return {"ok": False, "error": "is_archived"}
             if channel in s.not_in_channel:
                 return {"ok": False, "error": "not_in_channel"}
         comment = args.get("initial_comment")
