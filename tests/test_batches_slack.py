@@ -13,7 +13,7 @@ from sqlalchemy import select
 from bot.store.grants import create_grant
 from bot.store.inventory import import_csv, set_group_policy
 from bot.store.models import SmsBatch, SmsRequest
-from tests.support.bot import Bot, running_bot, submission
+from tests.support.bot import Bot, button_click, running_bot, submission
 from tests.support.slack_api import Call
 from tests.test_batches import FLEET, GATE, SENDABLE
 
@@ -47,21 +47,7 @@ def _state(group: str, text: str, confirm: str | None = None) -> dict[str, Any]:
 
 
 def _click(bot: Bot, action: str, batch_id: int, user: str, channel: str, ts: str) -> None:
-    payload = {
-        "type": "block_actions",
-        "team": {"id": "T0001", "domain": "x"},
-        "user": {"id": user, "username": user.lower(), "team_id": "T0001"},
-        "api_app_id": "A0001",
-        "trigger_id": "T.click",
-        "channel": {"id": channel, "name": "x"},
-        "container": {"type": "message", "message_ts": ts},
-        "message": {"ts": ts, "text": "x"},
-        "response_url": bot.slack.response_url("click"),
-        "actions": [
-            {"type": "button", "action_id": action, "block_id": "b", "value": str(batch_id),
-             "action_ts": "1.2"}
-        ],
-    }  # fmt: skip
+    payload = button_click(action, batch_id, user, channel, block_id="b", message_ts=ts)
     assert bot.client.interaction(payload).status_code == 200
 
 

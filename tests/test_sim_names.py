@@ -11,7 +11,7 @@ from bot.sms.iccid import luhn_ok
 from bot.store.db import Database
 from bot.store.inventory import import_csv
 from tests.support import slack_rules
-from tests.support.bot import Bot, values
+from tests.support.bot import Bot, form_action, values
 
 PUMP7 = "89440000000000000010"
 PUMP12 = "89330000000000000062"
@@ -153,22 +153,8 @@ def test_the_picker_caps_a_big_inventory_and_the_choice_is_sent(bot: Bot) -> Non
     # Choosing an option re-renders the form around that SIM; submitting sends to it.
     chosen = _offered(bot, view, "site 007")[0]
     state = values(iccid=chosen, text="reset")
-    action = {
-        "type": "block_actions",
-        "user": {"id": "U0SENDER"},
-        "team": {"id": "T0001"},
-        "api_app_id": "A0001",
-        "container": {"type": "view"},
-        "view": {**view, "hash": modal.answer["view"]["hash"], "state": {"values": state}},
-        "actions": [
-            {
-                "action_id": "iccid",
-                "block_id": "iccid",
-                "type": "external_select",
-                "selected_option": state["iccid"]["iccid"]["selected_option"],
-            }
-        ],
-    }
+    opened = {**view, "hash": modal.answer["view"]["hash"]}
+    action = form_action(opened, state, "iccid")
     assert bot.client.interaction(action).status_code == 200
     update = bot.slack.wait_for("views.update")[0].args["view"]
     shown = {b["block_id"]: b for b in update["blocks"]}

@@ -25,7 +25,7 @@ from bot.store.db import Database
 from bot.store.grants import create_grant
 from bot.store.inventory import import_csv, set_group_policy
 from bot.store.models import SmsRequest
-from tests.support.bot import SECRET, Bot, values
+from tests.support.bot import SECRET, Bot, button_click, values
 from tests.support.serve import start_serve
 from tests.support.signing import SlackClient
 from tests.support.slack_api import SlackStandIn
@@ -46,26 +46,7 @@ def click(
     client: SlackClient, action_id: str, request_id: int, user: str, channel: str = "C0APPROVE"
 ) -> None:
     """A signed click on an approval button, as Slack posts it."""
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user, "team_id": "T0001"},
-        "team": {"id": "T0001"},
-        "api_app_id": "A0001",
-        "trigger_id": f"T.{user}",
-        "container": {"type": "message", "channel_id": channel, "message_ts": "1.1"},
-        "channel": {"id": channel},
-        "message": {"ts": "1.1", "text": "approval"},
-        # Slack always sends one; decisions answer with chat.postEphemeral instead.
-        "response_url": "http://127.0.0.1:9/unused",
-        "actions": [
-            {
-                "action_id": action_id,
-                "block_id": "approval_buttons",
-                "type": "button",
-                "value": str(request_id),
-            }
-        ],
-    }
+    payload = button_click(action_id, request_id, user, channel)
     response = client.interaction(payload)
     assert response.status_code == 200
 

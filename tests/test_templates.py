@@ -11,7 +11,7 @@ from bot.store import audit
 from bot.store.db import Database
 from bot.store.inventory import import_csv
 from bot.store.models import SmsRequest
-from tests.support.bot import Bot, values
+from tests.support.bot import Bot, form_action, values
 
 MANX = "89440000000000000010"
 KPN_C = "89310000000000000023"
@@ -117,22 +117,7 @@ def test_the_form_offers_templates_and_sends_the_filled_text(bot: Bot) -> None:
     opened = modal.answer["view"]
     state = {**values(text=""), **_pick("apn")}
     view = {**modal.args["view"], "id": opened["id"], "hash": opened["hash"]}
-    chosen = {
-        "type": "block_actions",
-        "user": {"id": "U0SENDER"},
-        "team": {"id": "T0001"},
-        "api_app_id": "A0001",
-        "container": {"type": "view"},
-        "view": {**view, "state": {"values": state}},
-        "actions": [
-            {
-                "action_id": "template",
-                "block_id": "template",
-                "type": "static_select",
-                "selected_option": {"value": "apn"},
-            }
-        ],
-    }
+    chosen = form_action(view, state, "template")
     assert bot.client.interaction(chosen).status_code == 200
     update = bot.slack.wait_for("views.update")[0].args["view"]
     shown = {b["block_id"]: b for b in update["blocks"]}

@@ -100,6 +100,51 @@ def submission(
     }
 
 
+def form_action(
+    view: dict[str, Any], state: dict[str, Any], block: str, user: str = SENDER
+) -> dict[str, Any]:
+    """A block_actions payload as Slack sends it when `block`'s element in an open form (`view`,
+    with its id and hash) changes: the whole form state, and that element's state as the
+    action."""
+    element = state[block][block]
+    return {
+        "type": "block_actions",
+        "user": {"id": user},
+        "team": {"id": "T0001"},
+        "api_app_id": "A0001",
+        "container": {"type": "view"},
+        "view": {**view, "state": {"values": state}},
+        "actions": [{"action_id": block, "block_id": block, **element}],
+    }
+
+
+def button_click(
+    action_id: str,
+    value: int,
+    user: str,
+    channel: str,
+    *,
+    block_id: str = "approval_buttons",
+    message_ts: str = "1.1",
+) -> dict[str, Any]:
+    """A click on a message button, as Slack posts it."""
+    return {
+        "type": "block_actions",
+        "user": {"id": user, "team_id": "T0001"},
+        "team": {"id": "T0001"},
+        "api_app_id": "A0001",
+        "trigger_id": f"T.{user}",
+        "container": {"type": "message", "channel_id": channel, "message_ts": message_ts},
+        "channel": {"id": channel},
+        "message": {"ts": message_ts, "text": "message"},
+        # Slack always sends one; decisions answer with chat.postEphemeral instead.
+        "response_url": "http://127.0.0.1:9/unused",
+        "actions": [
+            {"action_id": action_id, "block_id": block_id, "type": "button", "value": str(value)}
+        ],
+    }
+
+
 def values(
     iccid: str = MANX,
     text: str = "reset modem",
