@@ -22,7 +22,7 @@ from bot.service import SENDABLE_STATES, SendService
 from bot.store import audit
 from bot.store.db import Database
 from bot.store.models import SmsRequest
-from bot.store.requests import transition
+from bot.store.requests import transition_audited
 
 log = logging.getLogger(__name__)
 
@@ -91,31 +91,22 @@ def abandon_old(db: Database, cutoff_minutes: float) -> list[int]:
     done = []
     for request_id, state in old:
         with db.session() as session:
-            if not transition(
+            if transition_audited(
                 session,
                 request_id,
                 (state,),
                 "abandoned",
-                completed_at=audit.utc_now(),
-                outcome_reason=reason,
-            ):
-                continue
-            req = session.get(SmsRequest, request_id)
-            assert req is not None
-            audit.append(
-                session,
-                "abandoned",
-                "system",
-                request_id=request_id,
-                iccid=req.iccid,
+                event="abandoned",
+                actor="system",
                 details={
-                    "sms_uid": req.sms_uid,
                     "was": state,
                     "cutoff_minutes": cutoff_minutes,
                     "reason": "left unsent by a stopped bot",
                 },
-            )
-            done.append(request_id)
+                completed_at=audit.utc_now(),
+                outcome_reason=reason,
+            ):
+                done.append(request_id)
     return done
 
 

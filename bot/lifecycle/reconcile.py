@@ -25,7 +25,7 @@ from bot.store import audit
 from bot.store.db import Database
 from bot.store.grants import aware
 from bot.store.models import SmsRequest
-from bot.store.requests import transition
+from bot.store.requests import transition_audited
 
 
 def _evidence(log: list[SmsLogEntry]) -> dict[str, Any]:
@@ -47,53 +47,43 @@ def _log_reaches_back(log: list[SmsLogEntry], sent_at: datetime | None) -> bool:
 
 def found(db: Database, req: SmsRequest, entry: SmsLogEntry) -> bool:
     with db.session() as session:
-        if not transition(
+        if not transition_audited(
             session,
             req.id,
             ("unknown",),
             "accepted",
-            outcome_reason="accepted: found in the portal's SMS log after an unknown outcome",
-        ):
-            return False
-        audit.append(
-            session,
-            "reconciled",
-            "system",
-            request_id=req.id,
-            iccid=req.iccid,
+            event="reconciled",
+            actor="system",
             details={
-                "sms_uid": req.sms_uid,
                 "outcome": "accepted",
                 "portal_status": entry.status,
                 "portal_sent": entry.sent_timestamp,
             },
-        )
+            outcome_reason="accepted: found in the portal's SMS log after an unknown outcome",
+        ):
+            return False
         apply_log_entry(session, req, entry, "reconcile")
         return True
 
 
 def not_found(db: Database, req: SmsRequest, log: list[SmsLogEntry], grace: float) -> bool:
     with db.session() as session:
-        if not transition(
-            session,
-            req.id,
-            ("unknown",),
-            "not_sent",
-            outcome_reason=(
-                f"not sent: its sms_uid is not in the portal's SMS log {grace:g} minutes after "
-                "the attempt; it may be sent again"
-            ),
-        ):
-            return False
-        audit.append(
-            session,
-            "not_sent",
-            "system",
-            request_id=req.id,
-            iccid=req.iccid,
-            details={"sms_uid": req.sms_uid, "grace_minutes": grace, **_evidence(log)},
+        return (
+            transition_audited(
+                session,
+                req.id,
+                ("unknown",),
+                "not_sent",
+                event="not_sent",
+                actor="system",
+                details={"grace_minutes": grace, **_evidence(log)},
+                outcome_reason=(
+                    f"not sent: its sms_uid is not in the portal's SMS log {grace:g} minutes "
+                    "after the attempt; it may be sent again"
+                ),
+            )
+            is not None
         )
-        return True
 
 
 @job(

@@ -13,7 +13,7 @@ from bot.jobs.registry import JobContext, job
 from bot.store import audit
 from bot.store.db import Database
 from bot.store.models import SmsRequest
-from bot.store.requests import transition
+from bot.store.requests import transition_audited
 
 #: Seconds past the portal deadline before a claimed send counts as abandoned (recording the
 #: answer, and other replicas' clocks).
@@ -26,31 +26,17 @@ CHECK_THE_LOG = (
 def settle(db: Database, request_id: int, reason: str, evidence: str) -> SmsRequest | None:
     """`sending` → `unknown`, audited; the request when this call settled it."""
     with db.session() as session:
-        if not transition(
+        return transition_audited(
             session,
             request_id,
             ("sending",),
             "unknown",
+            event="outcome_unknown",
+            actor="system",
+            details={"outcome": "unknown", "settled": True, "reason": evidence},
             completed_at=audit.utc_now(),
             outcome_reason=reason,
-        ):
-            return None
-        req = session.get(SmsRequest, request_id)
-        assert req is not None
-        audit.append(
-            session,
-            "outcome_unknown",
-            "system",
-            request_id=req.id,
-            iccid=req.iccid,
-            details={
-                "sms_uid": req.sms_uid,
-                "outcome": "unknown",
-                "settled": True,
-                "reason": evidence,
-            },
         )
-        return req
 
 
 def settle_stale_sends(db: Database, older_than: timedelta) -> list[SmsRequest]:

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot.store import audit
 from bot.store.models import Base, SmsRequest
 
 _REQUESTS = Base.metadata.tables["sms_requests"]
@@ -23,6 +24,34 @@ def transition(
         .values(state=state, **values)
     )
     return result.rowcount == 1
+
+
+def transition_audited(
+    session: Session,
+    request_id: int,
+    from_states: tuple[str, ...],
+    state: str,
+    *,
+    event: str,
+    actor: str,
+    details: dict[str, Any],
+    **values: Any,
+) -> SmsRequest | None:
+    """`transition`, and when it took effect the audit row that records it (with the request's
+    sms_uid) in the same transaction; the request as it now stands, or None."""
+    if not transition(session, request_id, from_states, state, **values):
+        return None
+    req = session.get(SmsRequest, request_id)
+    assert req is not None
+    audit.append(
+        session,
+        event,
+        actor,
+        request_id=req.id,
+        iccid=req.iccid,
+        details={"sms_uid": req.sms_uid, **details},
+    )
+    return req
 
 
 def recent_for_sim(session: Session, iccid: str, limit: int = 5) -> list[SmsRequest]:
