@@ -17,7 +17,6 @@ from typing import Any, Literal
 from wsgiref.types import StartResponse, WSGIEnvironment
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.socket_mode.websocket_client import SocketModeClient
@@ -31,6 +30,7 @@ from bot.slack.deps import SlackDeps
 from bot.slack.edge import SlackEdge
 from bot.slack.home import publish_home
 from bot.slack.render import HomeRefresh, SlackRenderer
+from bot.slack.socket_client import SocketHandler
 from bot.wsgi import reply
 
 log = logging.getLogger(__name__)
@@ -294,9 +294,10 @@ def run_http_mode(runtime: Runtime, stop: threading.Event) -> bool:
 
 def run_socket_mode(runtime: Runtime, stop: threading.Event) -> bool:
     """Socket Mode: requests arrive over the app's WebSocket; HTTP serves only /healthz,
-    /metrics and /portal/receipts. The client is slack_sdk's websocket-client adapter: thread
-    based like the rest of the bot, and it reconnects on `disconnect` and on a dropped socket
-    (Bolt's built-in client did not after a drop: docs/decisions.md)."""
+    /metrics and /portal/receipts. The client is slack_sdk's websocket-client adapter with its
+    close races fixed (bot/slack/socket_client.py): thread based like the rest of the bot, and it
+    reconnects on `disconnect` and on a dropped socket (Bolt's built-in client did not after a
+    drop: docs/decisions.md)."""
     settings = runtime.settings
     app_token = secret_value(settings.SLACK_APP_TOKEN) or ""
     if not app_token.startswith("xapp-"):
@@ -305,7 +306,7 @@ def run_socket_mode(runtime: Runtime, stop: threading.Event) -> bool:
             "App-Level Tokens, scope connections:write)"
         )
     app, deps = build_app(runtime, socket_mode=True)
-    handler = SocketModeHandler(app, app_token, ping_interval=5)
+    handler = SocketHandler(app, app_token, ping_interval=5)
     watch = SocketWatch(handler.client, settings.SMSBOT_SOCKET_GRACE_SECONDS)
     router = Router(deps, slack=None, receipts=receipts_endpoint(runtime), socket=watch)
     server = HttpServer(router, settings.HOST, settings.PORT).start()

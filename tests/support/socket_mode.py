@@ -156,6 +156,10 @@ class SocketModeServer:
         with contextlib.suppress(OSError):
             conn.socket.shutdown(socket.SHUT_RDWR)
         conn.socket.close()
+        with self._lock:  # its reading thread may never notice a descriptor closed under it
+            if conn in self._connections:
+                self._connections.remove(conn)
+            self._lock.notify_all()
 
     def open_connections(self) -> int:
         with self._lock:
