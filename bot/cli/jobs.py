@@ -4,8 +4,6 @@ them. Runs are claimed in the database: any number of workers and `serve` proces
 
 from __future__ import annotations
 
-import signal
-import threading
 from datetime import datetime
 
 import click
@@ -15,6 +13,7 @@ from bot.config import secret_value
 from bot.jobs import claims
 from bot.jobs.runner import RunResult
 from bot.runtime import Runtime
+from bot.signals import StopSignal
 
 #: How long `worker --once` waits for the sends it started.
 ONCE_SEND_WAIT_SECONDS = 60.0
@@ -70,9 +69,7 @@ def worker(once: bool) -> None:
             if not _report(results):
                 raise Fail("a job failed (see above)", EXIT_REFUSED)
             return
-        stop = threading.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
+        stop = StopSignal()
         runtime.start_jobs()
         say(f"worker running {len(runtime.jobs.registry.jobs)} jobs; stop with Ctrl-C")
         stop.wait()

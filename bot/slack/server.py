@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -25,6 +24,7 @@ from waitress.server import create_server
 from bot.config import Settings, secret_value
 from bot.receipts_endpoint import check_receipt_settings, receipts_endpoint
 from bot.runtime import Runtime, build_runtime
+from bot.signals import StopSignal
 from bot.slack.app import SlackConfigError, build_app
 from bot.slack.deps import SlackDeps
 from bot.slack.edge import SlackEdge
@@ -218,20 +218,6 @@ def start_background(runtime: Runtime, deps: SlackDeps) -> None:
     runtime.start_jobs()
 
 
-def stop_on_signals() -> threading.Event:
-    """SIGTERM (docker stop, Kubernetes) and SIGINT set the returned event. As PID 1 a process
-    gets no default handling of SIGTERM: without this, it would be killed at the grace period."""
-    stop = threading.Event()
-
-    def handle(signum: int, _frame: object) -> None:
-        log.info("%s received: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, handle)
-    return stop
-
-
 def finish_work(deps: SlackDeps, deadline: float) -> bool:
     """Let the work handed over after acks (sends, decisions, thread replies) finish until the
     deadline; a send still running then is recorded as `unknown` (never resent), so a stop
@@ -262,7 +248,7 @@ def run(settings: Settings) -> bool:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
     check_receipt_settings(settings)  # before anything is opened or asked
-    stop = stop_on_signals()
+    stop = StopSignal()
     runtime = build_runtime(settings)
     try:
         if mode(settings) == "http":
@@ -275,7 +261,7 @@ def run(settings: Settings) -> bool:
         runtime.close()
 
 
-def run_http_mode(runtime: Runtime, stop: threading.Event) -> bool:
+def run_http_mode(runtime: Runtime, stop: StopSignal) -> bool:
     settings = runtime.settings
     server, deps = build_http(runtime, settings.HOST, settings.PORT)
     start_background(runtime, deps)
@@ -292,7 +278,7 @@ def run_http_mode(runtime: Runtime, stop: threading.Event) -> bool:
     return finish_work(deps, deadline)
 
 
-def run_socket_mode(runtime: Runtime, stop: threading.Event) -> bool:
+def run_socket_mode(runtime: Runtime, stop: StopSignal) -> bool:
     """Socket Mode: requests arrive over the app's WebSocket; HTTP serves only /healthz,
     /metrics and /portal/receipts. The client is slack_sdk's websocket-client adapter with its
     close races fixed (bot/slack/socket_client.py): thread based like the rest of the bot, and it

@@ -64,6 +64,27 @@ class SocketClient(SocketModeClient):
         super().__init__(**kwargs)
         self.on_open_listeners.append(self._close_if_replaced)
 
+    def _pending(self) -> bool:
+        """A new current session the runner has not started yet (it does within 0.5 s)."""
+        session = self.current_session
+        return session is not None and session is not self._last_run and not self.closed
+
+    def connect_to_new_endpoint(self, force: bool = False) -> None:
+        # The base reconnects whenever the current session has no socket, which includes one
+        # made a moment ago and not started yet: each such reconnect replaced it again (a
+        # connection opened and closed at once, and an envelope sent to it was lost).
+        if not force and self._pending():
+            return
+        super().connect_to_new_endpoint(force)
+
+    def connect(self) -> None:
+        # The base closes the replaced session with `close()`, from this thread; its reader can
+        # then sit in select() until the ping timeout (4 s without envelopes after a refresh).
+        old = self.current_session
+        if old is not None:
+            _stop(old)
+        super().connect()
+
     def _close_if_replaced(self, session: WebSocketApp) -> None:
         if self.closed or session is not self.current_session:
             _stop(session)

@@ -1,0 +1,34 @@
+"""Stopping on SIGTERM/SIGINT, for the long-running commands (`serve`, `worker`)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+log = logging.getLogger(__name__)
+
+#: How often the waiting main thread wakes. A signal the kernel hands to another thread only
+#: sets CPython's pending flag; the handler runs when the main thread next runs Python code, and
+#: a main thread blocked in `Event.wait()` without a timeout never does (seen: `serve` ignored a
+#: SIGTERM for good, 1 stop in ~25 under load).
+WAKE_SECONDS = 0.5
+
+
+class StopSignal:
+    """SIGTERM (docker stop, Kubernetes) and SIGINT end `wait()`. As PID 1 a process gets no
+    default handling of SIGTERM: without this, it would be killed at the grace period."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        log.info("%s received: stopping", signal.Signals(signum).name)
+        self.event.set()
+
+    def wait(self) -> None:
+        """Block until a stop signal arrived (in the main thread, where handlers run)."""
+        while not self.event.wait(WAKE_SECONDS):
+            pass
