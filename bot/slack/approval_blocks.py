@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.slack.blocks import Block, context, md, payload_block, section
-from bot.slack.mrkdwn import clip, code, escape, mention
+from bot.slack.blocks import (
+    Block,
+    context,
+    expires_field,
+    fields_section,
+    payload_block,
+    section,
+)
+from bot.slack.mrkdwn import code, escape, mention
 from bot.sms.message import SimInfo
 
 APPROVE_ACTION = "approve_request"
@@ -71,7 +78,7 @@ def approval_request(req: Any, sim: SimInfo | None, warnings: list[str]) -> tupl
         f"*Coding*\n{escape(req.data_coding)}",
         f"*Origin*\n{code(req.origin) if req.origin else 'default'}",
         f"*Approvals needed*\n{req.approvals_needed}",
-        f"*Expires*\n{req.expires_at:%Y-%m-%d %H:%M} UTC" if req.expires_at else "*Expires*\n-",
+        expires_field(req.expires_at),
     ]
     blocks: list[Block] = [
         section(
@@ -80,11 +87,7 @@ def approval_request(req: Any, sim: SimInfo | None, warnings: list[str]) -> tupl
             f"(sms_uid {code(req.sms_uid)}). The exact message:",
         ),
         payload_block("approval_payload", req.message_text, req.data_coding),
-        {
-            "type": "section",
-            "block_id": "approval_fields",
-            "fields": [md(clip(f, 2000)) for f in fields],
-        },
+        fields_section("approval_fields", fields),
     ]
     if warnings:
         blocks.append(

@@ -6,8 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from bot.batches.run import still_open
-from bot.slack.blocks import Block, context, md, payload_block, section
-from bot.slack.mrkdwn import clip, code, escape, mention
+from bot.slack.blocks import (
+    Block,
+    context,
+    expires_field,
+    fields_section,
+    payload_block,
+    section,
+)
+from bot.slack.mrkdwn import code, escape, mention
 
 APPROVE_BATCH = "approve_batch"
 REJECT_BATCH = "reject_batch"
@@ -103,7 +110,7 @@ def batch_approval(batch: Any, skipped: int, warnings: list[str]) -> tuple[str, 
         f"*Coding*\n{escape(batch.data_coding)}",
         f"*Skipped*\n{skipped} SIM(s) (not sendable)",
         f"*Approvals needed*\n{batch.approvals_needed}",
-        f"*Expires*\n{batch.expires_at:%Y-%m-%d %H:%M} UTC" if batch.expires_at else "*Expires*\n-",
+        expires_field(batch.expires_at),
     ]
     blocks: list[Block] = [
         section(
@@ -112,11 +119,7 @@ def batch_approval(batch: Any, skipped: int, warnings: list[str]) -> tuple[str, 
             f"*{batch.members} SIM(s)*. The exact message:",
         ),
         payload_block("batch_approval_payload", batch.message_text, batch.data_coding),
-        {
-            "type": "section",
-            "block_id": "batch_approval_fields",
-            "fields": [md(clip(f, 2000)) for f in fields],
-        },
+        fields_section("batch_approval_fields", fields),
     ]
     if warnings:
         blocks.append(

@@ -55,6 +55,25 @@ def section(block_id: str, text: str) -> Block:
     return {"type": "section", "block_id": block_id, "text": md(text)}
 
 
+FIELD_MAX = 2000  # Block Kit: a section field's text
+FIELDS_MAX = 10  # Block Kit: fields per section
+
+
+def fields_section(block_id: str, fields: list[str]) -> Block:
+    """A section of label/value fields (mrkdwn), within Block Kit's limits."""
+    assert len(fields) <= FIELDS_MAX, "a section holds at most 10 fields"
+    return {
+        "type": "section",
+        "block_id": block_id,
+        "fields": [{"type": "mrkdwn", "text": clip(f, FIELD_MAX)} for f in fields],
+    }
+
+
+def expires_field(expires_at: Any) -> str:
+    """The approval messages' *Expires* field (UTC, to the minute; `-` without expiry)."""
+    return f"*Expires*\n{expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else "*Expires*\n-"
+
+
 def audit_minute(ts: str) -> str:
     """An audit row's time to the minute, `2026-11-27 18:00` (UTC)."""
     return ts[:16].replace("T", " ")
