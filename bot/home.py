@@ -38,7 +38,9 @@ def home_facts(db: Database, principal: Principal, admins: frozenset[str]) -> Ho
     with db.read() as session:
         senders = held_grants(session, principal, "sender", admins)
         approvers = held_grants(session, principal, "approver", admins)
-        groups = dict(session.execute(select(Sim.iccid, Sim.group_name)).all())
+        # The inventory is read once: its groups decide approvals, its active SIMs are listed.
+        inventory = list(session.execute(select(Sim).order_by(Sim.label, Sim.iccid)).scalars())
+        groups = {sim.iccid: sim.group_name for sim in inventory}
         mine = list(
             session.execute(
                 select(SmsRequest)
@@ -58,11 +60,8 @@ def home_facts(db: Database, principal: Principal, admins: frozenset[str]) -> Ho
         to_approve = [
             req for req in waiting if covers(approvers, req.iccid, groups.get(req.iccid))
         ][:SHOWN]
-        active = select(Sim).where(Sim.active.is_(True)).order_by(Sim.label, Sim.iccid)
         sims = [
-            sim
-            for sim in session.execute(active).scalars()
-            if covers(senders, sim.iccid, sim.group_name)
+            sim for sim in inventory if sim.active and covers(senders, sim.iccid, sim.group_name)
         ]
         my_batches = list(
             session.execute(
