@@ -5,7 +5,7 @@ there about once in twelve stops, forever). Real WebSocket server, real Web API 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from slack_sdk import WebClient
@@ -28,9 +28,9 @@ def slack() -> Iterator[tuple[SocketModeServer, SlackStandIn]]:
         socket.stop()
 
 
-def _wait_for(condition: object, what: str, timeout: float = 10.0) -> None:
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert time.monotonic() < deadline, what
         time.sleep(0.01)
 
@@ -39,7 +39,6 @@ def test_close_ends_the_session_thread_after_every_kind_of_reconnect(
     slack: tuple[SocketModeServer, SlackStandIn],
 ) -> None:
     socket, api = slack
-    slowest = 0.0
     opened_at: list[int] = []
     closed_at: list[int] = []
     for cycle in range(CYCLES):
@@ -61,7 +60,6 @@ def test_close_ends_the_session_thread_after_every_kind_of_reconnect(
         started = time.monotonic()
         client.close()
         took = time.monotonic() - started
-        slowest = max(slowest, took)
         runner = client.current_session_runner.thread
         assert runner is None or not runner.is_alive(), f"cycle {cycle}: session thread alive"
         assert took < CLOSE_SECONDS, f"cycle {cycle}: close took {took:.2f} s"
@@ -72,7 +70,6 @@ def test_close_ends_the_session_thread_after_every_kind_of_reconnect(
         closed_at.append(socket.connects)
     # A client that reconnected after its close would show as a connection before the next one.
     assert opened_at[1:] == closed_at[:-1], (opened_at, closed_at)
-    assert slowest < CLOSE_SECONDS
 
 
 def test_a_session_replaced_before_it_opened_closes_itself(

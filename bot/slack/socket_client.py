@@ -53,14 +53,12 @@ class SocketClient(SocketModeClient):
     """See the module docstring. Behaves as SocketModeClient otherwise (same listeners, same
     reconnect by the monitor thread when the current session has no socket)."""
 
-    # Class-level defaults: the base __init__ starts the runner thread before ours can set them.
-    _guard = threading.Lock()
-    closed = False
-    _running: WebSocketApp | None = None
-    _last_run: WebSocketApp | None = None
-
     def __init__(self, **kwargs: Any) -> None:
+        # Set before the base __init__, which starts the runner thread that reads them.
         self._guard = threading.Lock()
+        self.closed = False
+        self._running: WebSocketApp | None = None
+        self._last_run: WebSocketApp | None = None
         super().__init__(**kwargs)
         self.on_open_listeners.append(self._close_if_replaced)
 
