@@ -33,6 +33,7 @@ from bot.portal.client import PortalClient
 from bot.portal.sandbox import SANDBOX_CREDENTIALS
 from bot.service import SendCommand, SendService
 from bot.sms.message import Draft
+from bot.store import audit
 from bot.store.db import Database
 from bot.store.grants import create_grant
 from bot.store.migrate import upgrade
@@ -52,9 +53,10 @@ def _sum(histogram: object) -> tuple[float, float]:
     return count, total
 
 
-def senders(args: tuple[str, str, int, float, int]) -> tuple[int, float, float, float]:
+def senders(args: tuple[str, str, int, float, int, bool]) -> tuple[int, float, float, float]:
     """Run `threads` senders until the deadline; (sends, head held s, head waited s, CPU s)."""
-    url, portal_url, threads, seconds, k = args
+    url, portal_url, threads, seconds, k, in_server = args
+    audit.SERVER_APPEND = in_server
     db = Database(url)
     portal = PortalClient(portal_url, SANDBOX_CREDENTIALS, sandbox=True)
     service = SendService(db, portal)
@@ -116,14 +118,15 @@ def main() -> None:
         except OSError:
             time.sleep(0.05)  # waiting for the sandbox process to listen (start-up only)
     print(
-        "| senders | sends/s | head busy (held / wall) | held per send | wait per send "
-        "| CPU per send |"
+        "| senders, chain appended | sends/s | head busy (held / wall) | held per send "
+        "| wait per send | CPU per send |"
     )
     print("|---|---|---|---|---|---|")
     try:
         ctx = multiprocessing.get_context("spawn")
-        for procs, threads in ((1, 1), (1, 32), (4, 8)):
-            jobs = [(url, portal_url, threads, args.seconds, k) for k in range(procs)]
+        runs = [(p, t, server) for p, t in ((1, 1), (1, 32), (4, 8)) for server in (False, True)]
+        for procs, threads, in_server in runs:
+            jobs = [(url, portal_url, threads, args.seconds, k, in_server) for k in range(procs)]
             started = time.monotonic()
             with ctx.Pool(procs) as pool:
                 results = pool.map(senders, jobs)
@@ -133,7 +136,9 @@ def main() -> None:
             waited = sum(r[2] for r in results)
             cpu = sum(r[3] for r in results)
             print(
-                f"| {procs} process(es) × {threads} threads | {sent / args.seconds:.0f}/s "
+                f"| {procs} process(es) × {threads} threads, appended "
+                f"{'by smsbot_audit_append' if in_server else 'from Python'} "
+                f"| {sent / args.seconds:.0f}/s "
                 f"(anchor {procs * threads * 50}/s) | {held / wall:.0%} | "
                 f"{held / sent * 1000:.2f} ms | {waited / sent * 1000:.2f} ms | "
                 f"{cpu / sent * 1000:.1f} ms |"

@@ -1,9 +1,9 @@
 """The audit log: append-only, hash-chained, exportable, verifiable.
 
 Each row's hash is SHA-256 over a canonical JSON form of the row including the previous row's
-hash. Appending locks the one-row chain head (SELECT … FOR UPDATE on PostgreSQL; BEGIN IMMEDIATE on
-SQLite), so concurrent writers — threads or processes — append one after another and cannot fork
-the chain. No code path here updates or deletes a row, and database triggers refuse both.
+hash. Appending locks the one-row chain head (on PostgreSQL inside one server-side statement,
+`smsbot_audit_append`, see `audit_sql`; on SQLite BEGIN IMMEDIATE already holds the one write lock),
+so concurrent writers — threads or processes — append one after another and cannot fork the chain. No code path here updates or deletes a row, and database triggers refuse both.
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from bot import metrics
+from bot.store import audit_sql
 from bot.store.db import AUDITED, HEAD_TAKEN
 from bot.store.models import AuditEvent, AuditHead, Base
 from bot.store.safe_text import capped, clean_value, for_csv_cell, for_terminal, storable
@@ -182,15 +184,58 @@ def append_many(session: Session, entries: list[Entry]) -> list[AuditEvent]:
     session.info[AUDITED] = True
     conn = session.connection()
     asked = time.perf_counter()
-    head = conn.execute(_HEAD_FOR_UPDATE).one_or_none()
-    if head is None:
-        raise RuntimeError("audit_head row is missing: run `smsbot db upgrade`")
+    ts = format_ts(utc_now())
+    if _appends_in_server(conn):
+        rows = _append_in_server(conn, prepared, ts)
+    else:
+        rows = _append_here(conn, prepared, ts)
     if HEAD_TAKEN not in session.info:
+        # The head was taken during the call (lock wait included: under load that is most of it).
         taken = time.perf_counter()
         session.info[HEAD_TAKEN] = taken
         metrics.AUDIT_HEAD_WAIT.observe(taken - asked)
+    return [AuditEvent(**values) for values in rows]
+
+
+#: Per engine: can the chain be appended by `smsbot_audit_append` (PostgreSQL, UTF-8, migrated)?
+_SERVER_APPEND: WeakKeyDictionary[Engine, bool] = WeakKeyDictionary()
+_CALL_APPEND = text(audit_sql.CALL)
+_SERVER_APPEND_USABLE = text(audit_sql.USABLE)
+
+
+#: False: append from Python on PostgreSQL too (bench/audit_head.py measures both in one run).
+SERVER_APPEND = True
+
+
+def _appends_in_server(conn: Connection) -> bool:
+    if not SERVER_APPEND or conn.dialect.name != "postgresql":
+        return False
+    usable = _SERVER_APPEND.get(conn.engine)
+    if usable is None:
+        usable = _SERVER_APPEND[conn.engine] = bool(conn.execute(_SERVER_APPEND_USABLE).scalar())
+    return usable
+
+
+def _append_in_server(
+    conn: Connection, prepared: list[dict[str, Any]], ts: str
+) -> list[dict[str, Any]]:
+    """One statement locks the head, chains and inserts the rows and moves the head."""
+    entries = json.dumps(prepared, ensure_ascii=False)
+    chained = conn.execute(_CALL_APPEND, {"entries": entries, "at": ts}).all()
+    if len(chained) != len(prepared):
+        raise RuntimeError("audit_head row is missing: run `smsbot db upgrade`")
+    return [
+        {"seq": seq, "ts": ts, **fields, "prev_hash": prev, "hash": digest}
+        for fields, (seq, prev, digest) in zip(prepared, chained, strict=True)
+    ]
+
+
+def _append_here(conn: Connection, prepared: list[dict[str, Any]], ts: str) -> list[dict[str, Any]]:
+    """Lock the head (BEGIN IMMEDIATE already holds SQLite's one write lock), chain, insert."""
+    head = conn.execute(_HEAD_FOR_UPDATE).one_or_none()
+    if head is None:
+        raise RuntimeError("audit_head row is missing: run `smsbot db upgrade`")
     seq, prev = head.seq, head.hash
-    ts = format_ts(utc_now())
     rows: list[dict[str, Any]] = []
     for fields in prepared:
         seq += 1
@@ -199,7 +244,7 @@ def append_many(session: Session, entries: list[Entry]) -> list[AuditEvent]:
         rows.append(values)
     conn.execute(_INSERT_EVENT, rows if len(rows) > 1 else rows[0])
     conn.execute(_UPDATE_HEAD, {"new_seq": seq, "new_hash": prev})
-    return [AuditEvent(**values) for values in rows]
+    return rows
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 #: The newest migration in `migrations/versions` (a test checks it is Alembic's head).
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 
 SchemaState = Literal["current", "empty", "behind"]
 
