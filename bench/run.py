@@ -5,8 +5,9 @@ anchor measured in the same run (the machine is shared and noisy: compare ratios
 
 Rows: send vs a bare POST at 0 and 20 ms portal latency (SQLite, PostgreSQL); sends/s and p99 with
 1, 8 and 32 concurrent senders on PostgreSQL (20 ms portal); view-submission acks at 10 and 50 in
-flight (SQLite); form → outcome in the thread; `smsbot send` wall time vs `python -c pass`; RSS
-idle and after N sends; audit verify per 100k rows vs reading the same rows.
+flight (SQLite, PostgreSQL; anchor: a bare Bolt app acking the same forms); form → outcome in the
+thread; `smsbot send` wall time vs `python -c pass`; RSS idle and after N sends; audit verify per
+100k rows vs reading the same rows.
 Slash-command acks at 1/10/50 in flight against a bare Bolt app on the same waitress settings.
 """
 
@@ -289,6 +290,16 @@ def slash_acks(n: int, rounds: int = 3) -> None:
         )
 
 
+def view_acks(url: str, kind: str, inflight: int, quick: bool) -> None:
+    """bench/view_ack.py: serve as a process, jobs in it; the anchor is a bare Bolt app."""
+    n = str(inflight * (4 if quick else 10))
+    out = script("view_ack.py", "--db", url, "--in-flight", str(inflight), "--n", n)
+    lines = {x.split(" n=")[0]: x.split(" ", 2)[-1] for x in out.splitlines() if " n=" in x}
+    bare = next((v for k, v in lines.items() if k.startswith("bare")), "failed")
+    ours = next((v for k, v in lines.items() if k.startswith("smsbot")), "failed")
+    row(f"view-submission ack, {kind}, {inflight} in flight", ours, f"bare Bolt {bare}", "")
+
+
 def script(name: str, *args: str) -> str:
     return subprocess.run(
         [sys.executable, str(ROOT / "bench" / name), *args],
@@ -320,17 +331,13 @@ def main() -> None:
             finally:
                 drop_db(handle)
         slash_acks(100 if args.quick else 300)
-        for inflight in (10, 50):
-            out = script(
-                "view_ack.py", "", str(inflight), str(inflight * (4 if args.quick else 10))
-            )
-            line = next((x for x in out.splitlines() if "in_flight=" in x), "failed")
-            row(
-                f"view-submission ack, SQLite, {inflight} in flight",
-                line.split(" ", 2)[-1],
-                "-",
-                "",
-            )
+        for kind in ("sqlite", "postgresql"):
+            for inflight in (10, 50):
+                url, handle = fresh_db(kind, args.pg, tmp)
+                try:
+                    view_acks(url if kind == "postgresql" else "", kind, inflight, args.quick)
+                finally:
+                    drop_db(handle)
         out = script("lifecycle.py", "--n", "10" if args.quick else "30", "--no-idle")
         for line in out.splitlines():
             if line.startswith("| sqlite") or line.startswith("| postgresql"):
