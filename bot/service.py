@@ -45,7 +45,7 @@ from bot.sms.message import CheckedMessage, SimInfo, check_draft, normalize_icci
 from bot.sms.problems import Problem
 from bot.sms.uid import generate_sms_uid
 from bot.store import audit
-from bot.store.db import Database, retry_on_disconnect
+from bot.store.db import Database, is_busy, retry_on_disconnect
 from bot.store.grants import AccessDecision, check_access
 from bot.store.inventory import get_sim, get_sim_and_group
 from bot.store.models import SimGroup, SmsRequest
@@ -73,6 +73,9 @@ __all__ = [
     "requester_of",
     "retryable",
 ]
+#: What a submission answers when its bounded wait ran out (nothing was recorded or sent).
+BUSY_REASON = "the bot's database is busy right now: nothing was sent, try again in a few seconds"
+
 _OUTCOME_EVENTS = {"accepted": "sent", "rejected": "failed", "unknown": "outcome_unknown"}
 
 
@@ -120,18 +123,15 @@ class SendService:
     ) -> Submission:
         """Validate, authorize and record. With `claim`, a request that needs no approval is
         recorded already claimed for sending (one transaction instead of two); the caller must
-        then call `deliver`. `wait_seconds` bounds the wait for SQLite's write lock (a Slack ack
-        must come within 3 s): past it the answer is `busy` and nothing is recorded or sent."""
+        then call `deliver`. `wait_seconds` bounds the transaction's waits — SQLite's write lock,
+        PostgreSQL's row locks and statements (a Slack ack must come within 3 s): past it the
+        answer is `busy` and nothing is recorded or sent."""
         try:
             result = retry_on_disconnect(lambda: self._submit(cmd, claim, wait_seconds))
         except OperationalError as exc:
-            if "locked" not in str(exc.orig).lower():
+            if not is_busy(exc):
                 raise
-            result = Submission(
-                "busy",
-                reason="the bot's database is busy right now: nothing was sent, try again in a "
-                "few seconds",
-            )
+            result = Submission("busy", reason=BUSY_REASON)
         except IntegrityError:
             # Lost a race between check and insert: the same idempotency key, or the same
             # user-given sms_uid, was recorded by a concurrent call — or a generated sms_uid

@@ -31,7 +31,7 @@ from bot.sms.message import Draft, SimInfo, check_draft
 from bot.sms.problems import Problem
 from bot.sms.uid import generate_sms_uid
 from bot.store import audit
-from bot.store.db import Database
+from bot.store.db import Database, is_busy
 from bot.store.grants import covering, covers, held_grants
 from bot.store.models import Sim, SimGroup, SmsBatch, SmsRequest
 
@@ -174,13 +174,14 @@ def _targets(session: Session, cmd: BatchCommand) -> tuple[list[Sim], str | None
 def submit_batch(
     db: Database, cmd: BatchCommand, policy: BatchPolicy, wait_seconds: float | None = None
 ) -> BatchSubmission:
-    """`wait_seconds` bounds the wait for SQLite's write lock (Slack's form must be answered
-    within 3 s): past it the answer is `busy` and nothing is recorded."""
+    """`wait_seconds` bounds the transaction's waits — SQLite's write lock, PostgreSQL's locks
+    and statements (Slack's form must be answered within 3 s): past it the answer is `busy` and
+    nothing is recorded."""
     try:
         with db.session(wait_seconds=wait_seconds) as session:
             return _submit(session, cmd, policy)
     except OperationalError as exc:
-        if "locked" not in str(exc.orig).lower():
+        if not is_busy(exc):
             raise
         return BatchSubmission(
             "busy", "the bot's database is busy right now: nothing was sent, try again shortly"

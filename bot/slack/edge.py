@@ -16,6 +16,7 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 
 from slack_sdk.signature import SignatureVerifier
 
+from bot.slack import received_at
 from bot.wsgi import read_body, reply
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,10 @@ class SlackEdge:
         if problem is not None:
             log.warning("refused a signed but malformed request: %s", problem)
             return reply(start_response, "400 Bad Request", problem)
+        # Always ours (a client's own header of that name is replaced): when waitress had the
+        # whole request, for the listeners' ack budget (bot.slack.received_at).
+        arrived = environ.get(received_at.ENVIRON_KEY)
+        environ[received_at.ENVIRON_HEADER] = repr(arrived) if arrived is not None else ""
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         return self.app(environ, start_response)

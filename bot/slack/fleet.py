@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from slack_bolt import Ack, App, BoltContext
+from slack_bolt import Ack, App, BoltContext, BoltRequest
 from slack_sdk import WebClient
 
 from bot.batches import BatchCommand
+from bot.service import BUSY_REASON
 from bot.slack.approvals import button_id
 from bot.slack.batch_blocks import APPROVE_BATCH, REJECT_BATCH, STOP_BATCH
 from bot.slack.deps import SlackDeps, deps_of
@@ -26,7 +27,7 @@ from bot.slack.modals import ERROR_MAX, errors_for_modal
 from bot.slack.notify import Audience, SlackFailure
 from bot.slack.parsing import plain_text, view_metadata
 from bot.slack.template_picker import TemplatePick, template_choices
-from bot.slack.views import ACK_DB_WAIT_SECONDS
+from bot.slack.views import ack_wait_seconds
 from bot.store.inventory import groups_with_sims
 from bot.templates import parse_values
 
@@ -79,9 +80,17 @@ def refresh_fleet_modal(deps: SlackDeps, view: dict[str, Any]) -> dict[str, Any]
 
 
 def handle_fleet_submission(
-    ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
+    ack: Ack,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    context: BoltContext,
+    request: BoltRequest,
 ) -> None:
     deps = deps_of(context)
+    wait_seconds = ack_wait_seconds(request, "fleet form")
+    if wait_seconds is None:
+        ack(response_action="errors", errors={GROUP_BLOCK: BUSY_REASON[:ERROR_MAX]})
+        return
     metadata = view_metadata(view)
     draft = draft_from_state(view["state"]["values"])
     variables, unreadable = parse_values(draft.pick.values_text) if draft.pick.name else ((), [])
@@ -99,7 +108,7 @@ def handle_fleet_submission(
             expected_members=draft.confirmed_count,
             input_problems=tuple(unreadable),
         ),
-        wait_seconds=ACK_DB_WAIT_SECONDS,
+        wait_seconds=wait_seconds,
     )
     if submitted.status == "busy":
         ack(response_action="errors", errors={GROUP_BLOCK: submitted.reason[:ERROR_MAX]})

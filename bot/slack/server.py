@@ -29,6 +29,7 @@ from bot.slack.app import SlackConfigError, build_app
 from bot.slack.deps import SlackDeps
 from bot.slack.edge import SlackEdge
 from bot.slack.home import publish_home
+from bot.slack.received_at import StampedChannel
 from bot.slack.render import HomeRefresh, SlackRenderer
 from bot.slack.socket_client import SocketHandler
 from bot.wsgi import reply
@@ -140,6 +141,8 @@ class HttpServer:
             max_request_header_size=64 * 1024,
             clear_untrusted_proxy_headers=True,
         )
+        # Requests carry their arrival time (the form's ack budget counts queueing too).
+        self._server.channel_class = StampedChannel  # type: ignore[union-attr]
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext
+from slack_bolt import Ack, App, BoltContext, BoltRequest
 
-from bot.service import SendCommand
+from bot import metrics
+from bot.service import BUSY_REASON, SendCommand
 from bot.slack.deps import deps_of
 from bot.slack.modals import CALLBACK_SEND, ERROR_MAX, errors_for_modal, send_modal_for
 from bot.slack.parsing import draft_from_view, view_metadata
+from bot.slack.received_at import seconds_waited
 from bot.slack.template_picker import pick_from_state, template_choices
 from bot.templates import parse_values
 
@@ -32,9 +34,28 @@ def _idempotency_key(view: dict[str, Any]) -> str:
     return f"slack-view:{view['id']}"
 
 
-#: Slack gives up on an ack after 3 s: the form's database work waits at most this long for
-#: SQLite's write lock, then says "busy, try again" (nothing recorded, nothing sent).
-ACK_DB_WAIT_SECONDS = 1.5
+#: Slack gives up on an ack 3 s after it sent the form. Counted from when the request reached
+#: us (queueing for a server thread included), the form's database work must be done within
+#: this budget — its lock waits and statements are bounded by what is left of it — or the form
+#: says "busy, try again" (nothing recorded, nothing sent). The last second is for the rest:
+#: CPU under load, the answer's trip back.
+ACK_BUDGET_SECONDS = 2.0
+#: With less than this left, the database is not even asked.
+ACK_DB_MIN_SECONDS = 0.2
+
+
+def ack_wait_seconds(request: BoltRequest, what: str) -> float | None:
+    """How long a form's database work may wait, from what is left of the ack budget; None: so
+    little is left that the form must answer busy at once (counted as a busy submission)."""
+    waited = seconds_waited(request.headers)
+    left = ACK_BUDGET_SECONDS - waited
+    if left >= ACK_DB_MIN_SECONDS:
+        return left
+    # Queued so long that recording it could not be acked in time: Slack would show an error
+    # for a form that was then sent, and a retry from a new form would send it twice.
+    log.warning("%s answered busy: it waited %.1f s for a server thread", what, waited)
+    metrics.SUBMISSIONS.labels("busy", "slack").inc()
+    return None
 
 
 def confirm_box_value(view: dict[str, Any]) -> str | None:
@@ -47,9 +68,17 @@ def confirm_box_value(view: dict[str, Any]) -> str | None:
 
 
 def handle_send_submission(
-    ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
+    ack: Ack,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    context: BoltContext,
+    request: BoltRequest,
 ) -> None:
     deps = deps_of(context)
+    wait_seconds = ack_wait_seconds(request, "send form")
+    if wait_seconds is None:
+        ack(response_action="errors", errors={"iccid": BUSY_REASON[:ERROR_MAX]})
+        return
     metadata = view_metadata(view)
     channel = metadata.get("channel")
     draft, confirmation = draft_from_view(view["state"]["values"])
@@ -67,7 +96,7 @@ def handle_send_submission(
             variables=variables,
             input_problems=tuple(unreadable),
         ),
-        wait_seconds=ACK_DB_WAIT_SECONDS,
+        wait_seconds=wait_seconds,
     )
     status = submission.status
     if status == "busy":

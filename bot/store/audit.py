@@ -3,7 +3,8 @@
 Each row's hash is SHA-256 over a canonical JSON form of the row including the previous row's
 hash. Appending locks the one-row chain head (on PostgreSQL inside one server-side statement,
 `smsbot_audit_append`, see `audit_sql`; on SQLite BEGIN IMMEDIATE already holds the one write lock),
-so concurrent writers — threads or processes — append one after another and cannot fork the chain. No code path here updates or deletes a row, and database triggers refuse both.
+so concurrent writers — threads or processes — append one after another and cannot fork the chain.
+No code path here updates or deletes a row, and database triggers refuse both.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import DBAPIError, DisconnectionError, NoSuchModuleError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import metrics
@@ -16,7 +16,7 @@ from bot.store.urls import normalize_database_url
 
 T = TypeVar("T")
 
-#: Execution options our SQLite `begin` hook reads (ignored on PostgreSQL).
+#: Execution options our `begin` hooks read: READONLY (SQLite only), BUSY_MS (both).
 READONLY = "smsbot_readonly"
 BUSY_MS = "smsbot_busy_ms"
 #: Set in `Session.info` by audit.append: the transaction recorded an event.
@@ -59,7 +59,32 @@ def make_engine(url: str, busy_seconds: float = 30.0, **kwargs: Any) -> Engine:
         # `postgresql+psycopg2://` without psycopg2: name the driver, not a traceback.
         raise NoSuchModuleError(f"the driver {exc.name!r} is not installed") from None
     _ping_when_idle(engine)
+    _bound_waits(engine)
     return engine
+
+
+def _bound_waits(engine: Engine) -> None:
+    """A session made with `wait_seconds` (a Slack ack's database work) gives up waiting for a
+    lock, or on a statement, after that long: PostgreSQL's lock_timeout and statement_timeout
+    for this transaction only, as SQLite's busy_timeout bounds its write lock."""
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        busy = connection.get_execution_options().get(BUSY_MS)
+        if busy is not None:
+            ms = int(busy)  # an int from `_bounded_factory`, never text from outside
+            connection.exec_driver_sql(
+                f"SELECT set_config('lock_timeout', '{ms}ms', true), "
+                f"set_config('statement_timeout', '{ms}ms', true)"
+            )
+
+
+def is_busy(exc: OperationalError) -> bool:
+    """Did a bounded wait run out? SQLite: "database is locked"; PostgreSQL: lock_timeout
+    (55P03) or statement_timeout (57014)."""
+    if getattr(exc.orig, "sqlstate", None) in ("55P03", "57014"):
+        return True
+    return "locked" in str(exc.orig).lower()
 
 
 #: A pooled connection unused this long is pinged before use (servers and proxies drop idle
