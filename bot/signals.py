@@ -1,10 +1,12 @@
-"""Stopping on SIGTERM/SIGINT, for the long-running commands (`serve`, `worker`)."""
+"""Stopping on SIGTERM/SIGINT, for the long-running commands (`serve`, `worker`), and waits that
+let a signal's handler run (Ctrl-C during a CLI send)."""
 
 from __future__ import annotations
 
 import logging
 import signal
 import threading
+import time
 
 log = logging.getLogger(__name__)
 
@@ -13,6 +15,19 @@ log = logging.getLogger(__name__)
 #: a main thread blocked in `Event.wait()` without a timeout never does (seen: `serve` ignored a
 #: SIGTERM for good, 1 stop in ~25 under load).
 WAKE_SECONDS = 0.5
+
+
+def wait_waking(event: threading.Event, seconds: float) -> bool:
+    """`event.wait(seconds)` in the main thread, woken every WAKE_SECONDS so a signal handled by
+    another thread still runs its handler here soon (Ctrl-C raises KeyboardInterrupt within
+    half a second, not when the wait ends)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return event.is_set()
+        if event.wait(min(left, WAKE_SECONDS)):
+            return True
 
 
 class StopSignal:

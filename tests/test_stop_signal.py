@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 
-from bot.signals import WAKE_SECONDS, StopSignal
+from bot.signals import WAKE_SECONDS, StopSignal, wait_waking
 
 
 def test_a_sigterm_delivered_to_another_thread_ends_the_wait() -> None:
@@ -36,3 +36,27 @@ def test_a_sigterm_delivered_to_another_thread_ends_the_wait() -> None:
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+
+
+def test_ctrl_c_delivered_to_another_thread_interrupts_a_waking_wait() -> None:
+    """A CLI send waits for its portal-call thread with `wait_waking`: Ctrl-C handed by the
+    kernel to that thread still interrupts the main thread within WAKE_SECONDS (with a plain
+    `Event.wait(30)` it came only when the portal's deadline ran out)."""
+    saved = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    done = threading.Event()
+    helper = threading.Thread(target=lambda: done.wait(30), daemon=True)
+    helper.start()
+    assert helper.ident is not None
+    started = time.monotonic()
+    try:
+        signal.pthread_kill(helper.ident, signal.SIGINT)
+        try:
+            wait_waking(done, 30)
+            raise AssertionError("the wait ended without KeyboardInterrupt")
+        except KeyboardInterrupt:
+            waited = time.monotonic() - started
+        assert waited < WAKE_SECONDS + 2.0, f"interrupted after {waited:.2f} s"
+    finally:
+        done.set()
+        signal.signal(signal.SIGINT, saved)

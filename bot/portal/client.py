@@ -35,6 +35,7 @@ from bot.portal.protocol import (
     parse_response,
     parse_sms_details,
 )
+from bot.signals import wait_waking
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +211,7 @@ class PortalClient:
                 done.set()
 
         threading.Thread(target=work, name="portal-call", daemon=True).start()
-        if not done.wait(max(0.0, deadline - time.monotonic()) + 0.05):
+        if not wait_waking(done, max(0.0, deadline - time.monotonic()) + 0.05):
             raise DeadlineExceeded(sent=progress.sent)
         answer = result[0]
         if isinstance(answer, DeadlineExceeded):

@@ -3,6 +3,11 @@
 Slack has no "groups of a user" call, so we ask `usergroups.users.list` only for the user groups
 that appear in grants (the only ones that can matter) and cache each member list for `ttl`
 seconds. A group whose lookup fails counts as "not a member": default deny.
+
+Which groups appear in grants is read from the database at most every GRANTED_TTL seconds (it
+was a transaction of its own on every form and click). Stale, it can only deny: a group granted
+a moment ago is not looked up yet, and a group whose grant was revoked is still looked up, but
+the access check reads the grants themselves, in the request's own transaction.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from bot.store.grants import granted_usergroups
 
 log = logging.getLogger(__name__)
 
+#: Seconds the list of granted user groups is reused (see the module's docstring).
+GRANTED_TTL = 5.0
+
 
 class UserGroups:
     def __init__(self, client: WebClient, db: Database, ttl: float = 60.0) -> None:
@@ -26,11 +34,18 @@ class UserGroups:
         self._db = db
         self._ttl = ttl
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
+        self._granted: tuple[float, list[str]] | None = None
         self._lock = threading.Lock()
 
-    def _granted_groups(self) -> list[str]:
+    def _granted_groups(self, fresh: bool = False) -> list[str]:
+        now = time.monotonic()
+        cached = self._granted
+        if cached is not None and cached[0] > now and not fresh:
+            return cached[1]
         with self._db.read() as session:
-            return granted_usergroups(session)
+            groups = granted_usergroups(session)
+        self._granted = (now + GRANTED_TTL, groups)
+        return groups
 
     def _members_of(self, group: str, fresh: bool = False) -> frozenset[str]:
         now = time.monotonic()
@@ -51,4 +66,5 @@ class UserGroups:
     def groups_of(self, user_id: str, *, fresh: bool = False) -> tuple[str, ...]:
         """The granted user groups `user_id` is in; `fresh`: asked of Slack now, not the cache
         (decisions and sends, where a removal must count at once)."""
-        return tuple(g for g in self._granted_groups() if user_id in self._members_of(g, fresh))
+        granted = self._granted_groups(fresh)
+        return tuple(g for g in granted if user_id in self._members_of(g, fresh))
