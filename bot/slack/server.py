@@ -250,6 +250,11 @@ def run(settings: Settings) -> bool:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
+    # waitress warns "Task queue depth is N" on every request that waits for a thread: under a
+    # burst that is a line per request, written under the logging lock by the threads that
+    # should be acking (5% of serve's CPU at 50 forms in flight). Forms answered busy because
+    # they waited are logged and counted (smsbot_submissions_total{status="busy"}) instead.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     check_receipt_settings(settings)  # before anything is opened or asked
     stop = StopSignal()
     runtime = build_runtime(settings)
