@@ -290,14 +290,17 @@ def slash_acks(n: int, rounds: int = 3) -> None:
         )
 
 
-def view_acks(url: str, kind: str, inflight: int, quick: bool) -> None:
-    """bench/view_ack.py: serve as a process, jobs in it; the anchor is a bare Bolt app."""
+def view_acks(url: str, kind: str, inflight: int, quick: bool, worker: bool = False) -> None:
+    """bench/view_ack.py: serve as a process, jobs in it (or in a worker process); the anchor
+    is a bare Bolt app."""
     n = str(inflight * (4 if quick else 10))
-    out = script("view_ack.py", "--db", url, "--in-flight", str(inflight), "--n", n)
+    extra = ["--worker"] if worker else []
+    out = script("view_ack.py", "--db", url, "--in-flight", str(inflight), "--n", n, *extra)
     lines = {x.split(" n=")[0]: x.split(" ", 2)[-1] for x in out.splitlines() if " n=" in x}
     bare = next((v for k, v in lines.items() if k.startswith("bare")), "failed")
     ours = next((v for k, v in lines.items() if k.startswith("smsbot")), "failed")
-    row(f"view-submission ack, {kind}, {inflight} in flight", ours, f"bare Bolt {bare}", "")
+    jobs = "jobs in an `smsbot worker`" if worker else "jobs in serve"
+    row(f"view-submission ack, {kind}, {inflight} in flight, {jobs}", ours, f"bare Bolt {bare}", "")
 
 
 def script(name: str, *args: str) -> str:
@@ -338,6 +341,11 @@ def main() -> None:
                     view_acks(url if kind == "postgresql" else "", kind, inflight, args.quick)
                 finally:
                     drop_db(handle)
+        url, handle = fresh_db("postgresql", args.pg, tmp)
+        try:
+            view_acks(url, "postgresql", 50, args.quick, worker=True)
+        finally:
+            drop_db(handle)
         out = script("lifecycle.py", "--n", "10" if args.quick else "30", "--no-idle")
         for line in out.splitlines():
             if line.startswith("| sqlite") or line.startswith("| postgresql"):

@@ -106,3 +106,12 @@ def test_a_client_cannot_choose_the_arrival_time(bot: Bot) -> None:
     stale = {HEADER: str(time.monotonic() - 3600)}
     assert bot.submit(modal, values(), extra_headers=stale).text == ""
     bot.slack.wait_for("chat.postMessage", lambda c: "Accepted" in c.args.get("text", ""))
+
+
+def test_bounded_sessions_do_not_pile_up_a_factory_per_budget(database: Database) -> None:
+    """Forms pass what is left of their budget, a different float each time: the bounds are
+    floored to 100 ms steps, so a long-running bot keeps at most 20 of them."""
+    for i in range(1000):
+        with database.session(wait_seconds=0.2 + i * 0.0018):
+            pass
+    assert len(database._bounded) <= 20

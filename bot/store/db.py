@@ -182,7 +182,9 @@ class Database:
             yield session
 
     def _bounded_factory(self, wait_seconds: float) -> sessionmaker[Session]:
-        busy = int(wait_seconds * 1000)
+        # Floored to 100 ms steps (at least one): callers pass what is left of a budget, and
+        # each distinct bound keeps a factory here for good.
+        busy = max(1, int(wait_seconds * 10)) * 100
         if busy not in self._bounded:
             bind = self.engine.execution_options(**{BUSY_MS: busy})
             self._bounded[busy] = sessionmaker(bind, expire_on_commit=False)
