@@ -327,44 +327,48 @@ class SendService:
         )
         session.add(req)
         session.flush()
-        row = audit.append(
-            session,
-            "requested",
-            cmd.principal.user_id,
-            request_id=req.id,
-            iccid=req.iccid,
-            details={
-                "sms_uid": uid,
-                "message_text": req.message_text,
-                "data_coding": req.data_coding,
-                "origin": req.origin,
-                "request_hash": req.request_hash,
-                "authorized_by": access.basis,
-                "approval_required": needs_approval,
-                "confirmed_warnings": [p.code for p in checked.warnings],
-                "source": cmd.source,
-                "channel": cmd.principal.channel_id,
-                "retry_of": cmd.retry_of,
-                "template": cmd.template,
-                "variables": dict(cmd.variables) if cmd.template else None,
-            },
-        )
-        if claimed:
-            self._audit_sending(session, req, cmd.principal.user_id)
-        if needs_approval:
-            audit.append(
-                session,
-                "approval_requested",
+        # The transaction's audit rows are appended together: one call, one head lock.
+        entries = [
+            audit.Entry(
+                "requested",
                 cmd.principal.user_id,
-                request_id=req.id,
-                iccid=req.iccid,
-                details={
-                    "channel": approval_channel,
-                    "approvals_needed": req.approvals_needed,
-                    "expires_at": audit.format_ts(now + self.approval_ttl),
+                req.id,
+                req.iccid,
+                {
+                    "sms_uid": uid,
+                    "message_text": req.message_text,
+                    "data_coding": req.data_coding,
+                    "origin": req.origin,
                     "request_hash": req.request_hash,
+                    "authorized_by": access.basis,
+                    "approval_required": needs_approval,
+                    "confirmed_warnings": [p.code for p in checked.warnings],
+                    "source": cmd.source,
+                    "channel": cmd.principal.channel_id,
+                    "retry_of": cmd.retry_of,
+                    "template": cmd.template,
+                    "variables": dict(cmd.variables) if cmd.template else None,
                 },
             )
+        ]
+        if claimed:
+            entries.append(self._sending_entry(req, cmd.principal.user_id))
+        if needs_approval:
+            entries.append(
+                audit.Entry(
+                    "approval_requested",
+                    cmd.principal.user_id,
+                    req.id,
+                    req.iccid,
+                    {
+                        "channel": approval_channel,
+                        "approvals_needed": req.approvals_needed,
+                        "expires_at": audit.format_ts(now + self.approval_ttl),
+                        "request_hash": req.request_hash,
+                    },
+                )
+            )
+        row = audit.append_many(session, entries)[0]
         status: SubmitStatus = "awaiting_approval" if needs_approval else "recorded"
         return Submission(
             status, checked.problems, checked, sim, request=req, audit_seq=row.seq, claimed=claimed
@@ -460,19 +464,9 @@ class SendService:
         collision (`submit` then tries again once), not a lookup on every send."""
         return generate_sms_uid()
 
-    def _audit_sending(self, session: Session, req: SmsRequest, actor: str) -> None:
-        audit.append(
-            session,
-            "sending",
-            actor,
-            request_id=req.id,
-            iccid=req.iccid,
-            details={
-                "sms_uid": req.sms_uid,
-                "portal": self.portal.url,
-                "sandbox": self.portal.sandbox,
-            },
-        )
+    def _sending_entry(self, req: SmsRequest, actor: str) -> audit.Entry:
+        portal = {"portal": self.portal.url, "sandbox": self.portal.sandbox}
+        return audit.Entry("sending", actor, req.id, req.iccid, {"sms_uid": req.sms_uid, **portal})
 
     # ---- execute -----------------------------------------------------------------------------
     def requester_now(self, request_id: int) -> Principal | None:
@@ -543,7 +537,7 @@ class SendService:
             # Mirror the claim on the loaded object without marking it dirty.
             set_committed_value(req, "state", "sending")
             set_committed_value(req, "sent_at", sent_at)
-            self._audit_sending(session, req, actor)
+            audit.append_many(session, [self._sending_entry(req, actor)])
         return self.deliver(req, actor)
 
     def deliver(self, req: SmsRequest, actor: str) -> Execution:
