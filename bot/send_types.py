@@ -12,6 +12,10 @@ from bot.sms.problems import Problem, errors, warnings
 from bot.store.models import SmsRequest
 
 Source = Literal["cli", "slack"]
+
+#: What a single or fleet submission answers when its bounded wait ran out (nothing was
+#: recorded or sent): the core's `busy`, and a Slack form too late to ask the database at all.
+BUSY_REASON = "the bot's database is busy right now: nothing was sent, try again in a few seconds"
 SubmitStatus = Literal[
     "invalid",
     "needs_confirmation",

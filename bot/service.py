@@ -37,7 +37,14 @@ from bot.request_facts import (
     requester_of,
     retryable,
 )
-from bot.send_types import Execution, SendCommand, Source, Submission, SubmitStatus
+from bot.send_types import (
+    BUSY_REASON,
+    Execution,
+    SendCommand,
+    Source,
+    Submission,
+    SubmitStatus,
+)
 from bot.sim_names import looks_like_iccid, mostly_digits
 from bot.sim_names import resolve as resolve_sim
 from bot.sms.binary import payload_hex
@@ -73,9 +80,6 @@ __all__ = [
     "requester_of",
     "retryable",
 ]
-#: What a submission answers when its bounded wait ran out (nothing was recorded or sent).
-BUSY_REASON = "the bot's database is busy right now: nothing was sent, try again in a few seconds"
-
 _OUTCOME_EVENTS = {"accepted": "sent", "rejected": "failed", "unknown": "outcome_unknown"}
 
 

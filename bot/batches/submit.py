@@ -24,7 +24,7 @@ from bot.authz import Principal
 from bot.config import Rate
 from bot.lifecycle import queue_guard
 from bot.request_facts import request_hash
-from bot.send_types import Source
+from bot.send_types import BUSY_REASON, Source
 from bot.sim_names import resolve as resolve_sim
 from bot.sms.binary import payload_hex
 from bot.sms.message import Draft, SimInfo, check_draft
@@ -183,9 +183,7 @@ def submit_batch(
     except OperationalError as exc:
         if not is_busy(exc):
             raise
-        return BatchSubmission(
-            "busy", "the bot's database is busy right now: nothing was sent, try again shortly"
-        )
+        return BatchSubmission("busy", BUSY_REASON)
 
 
 def _submit(session: Session, cmd: BatchCommand, policy: BatchPolicy) -> BatchSubmission:

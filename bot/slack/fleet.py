@@ -11,7 +11,7 @@ from slack_bolt import Ack, App, BoltContext, BoltRequest
 from slack_sdk import WebClient
 
 from bot.batches import BatchCommand
-from bot.service import BUSY_REASON
+from bot.send_types import BUSY_REASON
 from bot.slack.approvals import button_id
 from bot.slack.batch_blocks import APPROVE_BATCH, REJECT_BATCH, STOP_BATCH
 from bot.slack.deps import SlackDeps, deps_of

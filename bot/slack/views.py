@@ -14,7 +14,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, BoltRequest
 
 from bot import metrics
-from bot.service import BUSY_REASON, SendCommand
+from bot.send_types import BUSY_REASON, SendCommand
 from bot.slack.deps import deps_of
 from bot.slack.modals import CALLBACK_SEND, ERROR_MAX, errors_for_modal, send_modal_for
 from bot.slack.parsing import draft_from_view, view_metadata
