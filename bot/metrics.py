@@ -29,11 +29,13 @@ SLACK_FALLBACKS = Counter(
 #: the hold time times the changes per second is how busy it is.
 AUDIT_HEAD_WAIT = Histogram(
     "smsbot_audit_head_wait_seconds",
-    "time a transaction waited to take the audit chain's head",
+    "time a transaction waited to take the audit chain's head (on PostgreSQL, where one "
+    "statement takes it and appends, the whole statement)",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 AUDIT_HEAD_HOLD = Histogram(
     "smsbot_audit_head_hold_seconds",
-    "time a transaction held the audit chain's head (until its commit ended)",
+    "time a transaction held the audit chain's head until its commit ended (on PostgreSQL "
+    "counted from the end of the appending statement)",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
