@@ -338,7 +338,7 @@ def main() -> None:
             for inflight in (10, 50):
                 url, handle = fresh_db(kind, args.pg, tmp)
                 try:
-                    view_acks(url if kind == "postgresql" else "", kind, inflight, args.quick)
+                    view_acks(url, kind, inflight, args.quick)
                 finally:
                     drop_db(handle)
         url, handle = fresh_db("postgresql", args.pg, tmp)
