@@ -6,7 +6,6 @@ On both databases: SQLite's write lock, PostgreSQL's audit head."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,7 @@ from bot.store.db import Database
 from tests.support.bot import Bot, values
 from tests.support.slack_api import Call
 from tests.support.waiting import wait_until
+from tests.test_sqlite_locking import hold_write_lock
 
 SLACK_DEADLINE = 3.0
 
@@ -28,8 +28,7 @@ SLACK_DEADLINE = 3.0
 def writer_blocked(bot: Bot, backend: str) -> Iterator[None]:
     """Another process's transaction holds what every recording needs until the block ends."""
     if backend == "sqlite":
-        holder = sqlite3.connect(str(bot.runtime.db.url.database), isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
+        holder = hold_write_lock(bot)
         try:
             yield
         finally:
