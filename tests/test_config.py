@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, Settings, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -98,3 +101,67 @@ def test_unreadable_secret_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     monkeypatch.setenv("M2M_PASSWORD_FILE", str(tmp_path / "missing"))
     with pytest.raises(ConfigError, match="M2M_PASSWORD_FILE"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORT", "70000"),
+        ("PORT", "30.5"),
+        ("SMSBOT_APPROVAL_TTL_MINUTES", "0"),
+        ("SMSBOT_SQLITE_BUSY_SECONDS", "nan"),
+        ("SMSBOT_SQLITE_BUSY_SECONDS", "inf"),
+        ("SMSBOT_SQLITE_BUSY_SECONDS", "0"),
+        ("SMSBOT_SOCKET_GRACE_SECONDS", "-1"),
+        ("SMSBOT_SERVE_JOBS", "yes"),
+        ("SMSBOT_AUDIT_KEY", "short-key-under-32-bytes"),
+        ("SMSBOT_RATE_USER", "many"),
+        ("SMSBOT_POLL_SCHEDULE", "soon"),
+        ("SMSBOT_QUEUE_CAPS", "lots"),
+        ("SLACK_TEAM_ID", "acme"),
+        ("SMSBOT_APPROVAL_CHANNEL", "#ops"),
+    ],
+)
+def test_out_of_range_and_malformed_values_are_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert message.startswith(f"{name}: must be")
+    assert len(value) < 4 or value not in message
+
+
+def test_values_are_parsed_to_their_types(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", " 8080 ")
+    monkeypatch.setenv("SMSBOT_SQLITE_BUSY_SECONDS", "2.5")
+    monkeypatch.setenv("SLACK_TEAM_ID", "")
+    monkeypatch.setenv("SMSBOT_ADMINS", "U1, W2 U3")
+    settings = load_settings(SMSBOT_BATCH_CONCURRENCY=4, SLACK_BOT_TOKEN="xoxb-secret-token")
+    assert (settings.PORT, settings.SMSBOT_SQLITE_BUSY_SECONDS) == (8080, 2.5)
+    assert settings.SMSBOT_BATCH_CONCURRENCY == 4
+    assert settings.SLACK_TEAM_ID is None
+    assert settings.admins == {"U1", "W2", "U3"}
+    assert settings.SLACK_BOT_TOKEN is not None
+    assert settings.SLACK_BOT_TOKEN.get_secret_value() == "xoxb-secret-token"
+    assert "xoxb" not in repr(settings) and "xoxb" not in str(settings.SLACK_BOT_TOKEN)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.PORT = 1  # type: ignore[misc]
+
+
+def test_an_unknown_override_is_a_programming_error() -> None:
+    with pytest.raises(TypeError, match="SMSBOT_NO_SUCH"):
+        load_settings(SMSBOT_NO_SUCH="1")
+
+
+@given(st.text(max_size=40))
+def test_every_parser_accepts_or_says_what_to_fix_without_echoing(value: str) -> None:
+    for item in dataclasses.fields(Settings):
+        try:
+            item.metadata["parse"](value)
+        except ValueError as exc:
+            message = str(exc)
+            assert message.startswith(("must", "is not", "only"))
+            if len(value) > 3:
+                assert value not in message
