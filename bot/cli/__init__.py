@@ -1,7 +1,7 @@
 """`smsbot`: the command line. Sends go through the same pipeline as Slack (bot.service).
 
-Each module registers its commands on the one `cli` group (bot.cli.common); `main` turns every
-failure into one line `smsbot: …`.
+Each module registers its commands on the one `cli` group (bot.cli.common), imported only when
+one of its commands runs; `main` turns every failure into one line `smsbot: …`.
 """
 
 from __future__ import annotations
@@ -13,37 +13,11 @@ from typing import NoReturn
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-# Importing the modules registers their commands.
-from bot.cli import (
-    approvals,
-    audit,
-    batches,
-    inventory,
-    jobs,
-    send,
-    serve,
-    templates,
-    usage,
-    views,
-)
 from bot.cli.common import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, Fail, cli, say
 from bot.config import DEFAULT_DATABASE_URL
 from bot.store.errors import describe as describe_db_error
 
-__all__ = [
-    "approvals",
-    "audit",
-    "batches",
-    "cli",
-    "inventory",
-    "jobs",
-    "main",
-    "send",
-    "serve",
-    "templates",
-    "usage",
-    "views",
-]
+__all__ = ["cli", "main"]
 
 
 def main() -> NoReturn:

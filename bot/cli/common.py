@@ -4,6 +4,7 @@ statuses and one-line failures."""
 from __future__ import annotations
 
 import getpass
+import importlib
 import logging
 import sys
 from collections.abc import Iterator
@@ -86,7 +87,46 @@ def _operator() -> str:
         return "cli:unknown"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: Each command and the module that declares it. A command's module is imported only when that
+#: command runs (or --help lists them all): `smsbot send` does not import the audit export or
+#: the Slack server (issue 10: a quick CLI). tests/test_cli_lazy.py keeps this list true.
+COMMAND_MODULES = {
+    "approvals": "bot.cli.approvals",
+    "audit": "bot.cli.audit",
+    "batches": "bot.cli.batches",
+    "can": "bot.cli.inventory",
+    "db": "bot.cli.serve",
+    "grant": "bot.cli.inventory",
+    "grants": "bot.cli.inventory",
+    "groups": "bot.cli.inventory",
+    "jobs": "bot.cli.jobs",
+    "requests": "bot.cli.views",
+    "revoke": "bot.cli.inventory",
+    "sandbox": "bot.cli.serve",
+    "send": "bot.cli.send",
+    "serve": "bot.cli.serve",
+    "sims": "bot.cli.inventory",
+    "status": "bot.cli.views",
+    "templates": "bot.cli.templates",
+    "usage": "bot.cli.usage",
+    "worker": "bot.cli.jobs",
+}
+
+
+class LazyGroup(click.Group):
+    """The `smsbot` group: commands register themselves when their module is imported, and a
+    module is imported the first time one of its commands is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMAND_MODULES})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            importlib.import_module(COMMAND_MODULES[cmd_name])
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens to stderr.")
 def cli(verbose: bool) -> None:
     """smsbot: send SMS to IoT/M2M SIMs through the operator portal, with authorization and an
