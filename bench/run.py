@@ -157,6 +157,10 @@ def cli_wall(tmp: str) -> None:
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/cli.db", "SMSBOT_ADMINS": "UBENCH"}
     smsbot = str(Path(sys.executable).parent / "smsbot")
     cmd = [smsbot, "send", "--as", "UBENCH", "--iccid", ICCID, "--text", "x"]
+    # The goal is "with compiled bytecode": `uv sync` compiles the dependencies (tool.uv
+    # compile-bytecode), and a first run writes the project's own, unless Python may not
+    # (PYTHONDONTWRITEBYTECODE, a read-only checkout): compile it here as an install would.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "bot")], check=True)
     subprocess.run(cmd, env=env, capture_output=True, check=False)  # creates the schema
     walls, anchors = [], []
     for i in range(5):
