@@ -1,5 +1,5 @@
-"""`python -m bot` is `smsbot`."""
+"""`python -m bot`: the same as the `smsbot` executable."""
 
-from bot.cli import main
+from bot.entry import main
 
 main()
