@@ -22,6 +22,7 @@ from urllib.parse import quote, quote_plus
 
 import httpx
 
+from bot.portal.call_threads import CallThreads
 from bot.portal.outcome import SendOutcome, categorize
 from bot.portal.protocol import (
     MAX_XML_BYTES,
@@ -103,6 +104,10 @@ def _read_capped(response: httpx.Response, deadline: float, cap: int) -> bytes:
         if len(out) > cap or (decoder is not None and decoder.unconsumed_tail):
             raise BodyTooLarge(f"more than {cap} bytes once decoded")
     return bytes(out)
+
+
+#: Where every exchange runs, shared by all clients in the process.
+_CALL_THREADS = CallThreads("portal-call")
 
 
 class PortalClient:
@@ -210,7 +215,7 @@ class PortalClient:
             finally:
                 done.set()
 
-        threading.Thread(target=work, name="portal-call", daemon=True).start()
+        _CALL_THREADS.run(work)
         if not wait_waking(done, max(0.0, deadline - time.monotonic()) + 0.05):
             raise DeadlineExceeded(sent=progress.sent)
         answer = result[0]
