@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -81,6 +81,9 @@ __all__ = [
     "retryable",
 ]
 _OUTCOME_EVENTS = {"accepted": "sent", "rejected": "failed", "unknown": "outcome_unknown"}
+
+#: A repeated submission (Slack retries, a double click): built once, it is on every form's path.
+_BY_KEY = select(SmsRequest).where(SmsRequest.idempotency_key == bindparam("key"))
 
 
 class SendService:
@@ -453,9 +456,7 @@ class SendService:
 
     @staticmethod
     def _by_key(session: Session, key: str) -> SmsRequest | None:
-        return session.execute(
-            select(SmsRequest).where(SmsRequest.idempotency_key == key)
-        ).scalar_one_or_none()
+        return session.execute(_BY_KEY, {"key": key}).scalar_one_or_none()
 
     @staticmethod
     def _uid_taken(session: Session, uid: str) -> bool:
