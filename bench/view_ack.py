@@ -31,15 +31,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from sqlalchemy import func, select  # noqa: E402
+
 from bench.slack_ack import start_stand_in  # noqa: E402
 from bot.slack.modals import CALLBACK_SEND, send_modal  # noqa: E402
 from bot.store.db import Database  # noqa: E402
 from bot.store.grants import create_grant  # noqa: E402
 from bot.store.migrate import upgrade  # noqa: E402
+from bot.store.models import SmsRequest  # noqa: E402
 from tests.support.bot import submission, values  # noqa: E402
 from tests.support.serve import start_serve  # noqa: E402
 from tests.support.signing import interaction_body, signed_headers  # noqa: E402
 
+NICE = os.environ.get("BENCH_WORKER_NICE", "").split()
 SECRET = "bench-signing-secret"
 SENDER = "U0SENDER"
 
@@ -67,6 +71,28 @@ def prepare(url: str) -> None:
     with db.session() as session:
         create_grant(session, subject=SENDER, scope="*", role="sender", actor="UADMIN")
     db.dispose()
+
+
+def sent_after(url: str, n: int, started: float, timeout: float = 120.0) -> str:
+    """How long until every recorded request was sent (sends yield to acks, not wait forever)."""
+    db = Database(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            with db.read() as session:
+                counts = dict(
+                    session.execute(
+                        select(SmsRequest.state, func.count()).group_by(SmsRequest.state)
+                    ).all()
+                )
+            pending = sum(counts.get(s, 0) for s in ("recorded", "approved", "sending"))
+            total = sum(counts.values())
+            if (total >= n and not pending) or time.monotonic() > deadline:
+                took = time.monotonic() - started
+                return f"{total - pending}/{total} recorded sent {took:.1f} s after the first form"
+            time.sleep(0.1)
+    finally:
+        db.dispose()
 
 
 def start_bare(slack_url: str) -> tuple[subprocess.Popen[str], int]:
@@ -148,6 +174,11 @@ def main() -> None:
         action="store_true",
         help="serve runs no jobs (SMSBOT_SERVE_JOBS=off); an `smsbot worker` process sends",
     )
+    parser.add_argument(
+        "--no-jobs",
+        action="store_true",
+        help="serve runs no jobs and nothing sends: the ack path alone (requests stay recorded)",
+    )
     args = parser.parse_args()
     stand_in, slack_url = start_stand_in()
     try:
@@ -171,17 +202,23 @@ def main() -> None:
                 "SMSBOT_RATE_SIM": "off",
             }
             worker = None
+            if args.no_jobs:
+                env["SMSBOT_SERVE_JOBS"] = "off"
             if args.worker:
                 env["SMSBOT_SERVE_JOBS"] = "off"
                 worker = subprocess.Popen(
-                    [sys.executable, "-m", "bot", "worker"],
+                    [*NICE, sys.executable, "-m", "bot", "worker"],
                     env={**os.environ, **env},
                     stderr=subprocess.DEVNULL,
                 )
             server, port = start_serve(env)
             try:
                 kind = url.split(":")[0].split("+")[0] + (" + worker" if worker else "")
+                kind += " (no jobs)" if args.no_jobs else ""
+                started = time.monotonic()
                 print(summary(f"smsbot {kind}", run(port, args.n, args.in_flight)), flush=True)
+                if not args.no_jobs:
+                    print(f"  {sent_after(url, args.n, started)}", flush=True)
             finally:
                 server.terminate()
                 server.wait(timeout=20)

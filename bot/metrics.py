@@ -39,3 +39,11 @@ AUDIT_HEAD_HOLD = Histogram(
     "counted from the end of the appending statement)",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
+
+#: bot.foreground: background work (sends, thread replies, jobs) held back while Slack requests
+#: were being answered.
+BACKGROUND_DEFERRED = Histogram(
+    "smsbot_background_deferred_seconds",
+    "time one item of background work waited for the Slack requests being answered",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5),
+)

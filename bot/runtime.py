@@ -11,6 +11,7 @@ from sqlalchemy import select
 from bot.approvals import Approvals
 from bot.batches import Batches
 from bot.config import Settings, secret_value
+from bot.foreground import Foreground
 from bot.jobs.registry import core_jobs
 from bot.jobs.runner import JobRunner
 from bot.lifecycle.dispatch import Sender
@@ -48,11 +49,13 @@ class Runtime:
     sender: Sender = field(init=False)
     #: The core's jobs (and front ends' consumers, added before `start_jobs`).
     jobs: JobRunner = field(init=False)
+    #: Requests people wait on (Slack acks), which background work here yields to.
+    foreground: Foreground = field(default_factory=Foreground)
     _closed: bool = field(default=False, repr=False)
     _pusher: ReceiptPusher | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.sender = Sender(self.service)
+        self.sender = Sender(self.service, self.foreground)
         self.batches = Batches(self.service, self.settings.SMSBOT_BATCH_CONCURRENCY)
         registry = core_jobs()
         # Polls at finer steps than the job's default interval need the job to run that often.

@@ -118,6 +118,10 @@ class JobRunner:
             on_schedule = now >= self._next_tick
             if on_schedule:
                 self._next_tick = now + TICK_SECONDS
+            if self.runtime is not None and (on_schedule or woken):
+                # The pass after the Slack requests being answered (bot.foreground): once per
+                # pass, not per job, or a burst would hold back the last job once per job.
+                self.runtime.foreground.yield_to()
             for job in self.registry:
                 if self._stop.is_set():
                     return

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, or_, select
 
+from bot.foreground import Foreground
 from bot.jobs.registry import JobContext, job
 from bot.service import SENDABLE_STATES, SendService
 from bot.store import audit
@@ -31,8 +32,11 @@ class Sender:
     """Sends requests in a pool of threads, so a slow portal call holds neither the job runner
     nor other sends. A request already queued in this process is not queued twice."""
 
-    def __init__(self, service: SendService, threads: int = 16) -> None:
+    def __init__(
+        self, service: SendService, foreground: Foreground | None = None, threads: int = 16
+    ) -> None:
         self.service = service
+        self.foreground = foreground or Foreground()
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="smsbot-send")
         self._queued: set[int] = set()
         self._lock = threading.Lock()
@@ -50,6 +54,8 @@ class Sender:
 
     def _send(self, request_id: int, actor: str) -> None:
         try:
+            # After the acks in progress (bot.foreground): a burst of forms is answered first.
+            self.foreground.yield_to()
             self.service.execute(request_id, actor)
         except Exception:
             log.exception("sending request #%s failed", request_id)

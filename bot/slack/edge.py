@@ -16,6 +16,7 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 
 from slack_sdk.signature import SignatureVerifier
 
+from bot.foreground import Foreground
 from bot.slack import received_at
 from bot.wsgi import read_body, reply
 
@@ -72,9 +73,12 @@ def _interaction_shape(payload: dict[str, object]) -> str | None:
 
 
 class SlackEdge:
-    def __init__(self, app: WsgiApp, signing_secret: str) -> None:
+    def __init__(
+        self, app: WsgiApp, signing_secret: str, foreground: Foreground | None = None
+    ) -> None:
         self.app = app
         self.verifier = SignatureVerifier(signing_secret)
+        self.foreground = foreground or Foreground()
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "POST":
@@ -105,7 +109,9 @@ class SlackEdge:
         environ[received_at.ENVIRON_HEADER] = repr(arrived) if arrived is not None else ""
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
-        return self.app(environ, start_response)
+        # Signed requests only: nobody but Slack can hold back the bot's background work.
+        with self.foreground.serving():
+            return self.app(environ, start_response)
 
     def _signed(self, body: bytes, timestamp: str, signature: str) -> bool:
         if not (timestamp.isascii() and timestamp.isdigit()) or not signature.isascii():

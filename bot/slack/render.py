@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot import events
+from bot.foreground import Foreground
 from bot.jobs.registry import Job, JobContext
 from bot.service import retryable
 from bot.slack import blocks
@@ -123,9 +124,12 @@ class SlackRenderer:
         response_urls: ResponseUrls | None = None,
         home: HomeRefresh | None = None,
         audit_channel: str | None = None,
+        foreground: Foreground | None = None,
     ) -> None:
         self.db = db
         self.notifier = notifier
+        #: Each event is shown after the Slack requests being answered here (bot.foreground).
+        self.foreground = foreground or Foreground()
         self.response_urls = response_urls or ResponseUrls()
         #: Who has the App Home open here, and how to republish one (None: no Home here).
         self.home = home
@@ -168,6 +172,7 @@ class SlackRenderer:
             done += 1
             if not self.shows(event):
                 continue  # nothing to show: the cursor passes it with the next one
+            self.foreground.yield_to()
             try:
                 self.handle(event)
             except Exception:

@@ -196,7 +196,7 @@ def build_http(runtime: Runtime, host: str, port: int) -> tuple[HttpServer, Slac
     """HTTP mode: Slack's requests arrive at POST /slack/events, signature-checked."""
     app, deps = build_app(runtime, socket_mode=False)
     secret = secret_value(runtime.settings.SLACK_SIGNING_SECRET) or ""
-    slack = SlackEdge(SlackRequestHandler(app, path="/slack/events"), secret)
+    slack = SlackEdge(SlackRequestHandler(app, path="/slack/events"), secret, runtime.foreground)
     router = Router(deps, slack=slack, receipts=receipts_endpoint(runtime))
     return HttpServer(router, host, port), deps
 
@@ -216,6 +216,7 @@ def start_background(runtime: Runtime, deps: SlackDeps) -> None:
         deps.response_urls,
         home,
         audit_channel=runtime.settings.SMSBOT_AUDIT_CHANNEL,
+        foreground=runtime.foreground,
     )
     runtime.jobs.registry.add(renderer.job())
     runtime.start_jobs()
@@ -300,7 +301,7 @@ def run_socket_mode(runtime: Runtime, stop: StopSignal) -> bool:
             "App-Level Tokens, scope connections:write)"
         )
     app, deps = build_app(runtime, socket_mode=True)
-    handler = SocketHandler(app, app_token, ping_interval=5)
+    handler = SocketHandler(app, app_token, ping_interval=5, foreground=runtime.foreground)
     watch = SocketWatch(handler.client, settings.SMSBOT_SOCKET_GRACE_SECONDS)
     router = Router(deps, slack=None, receipts=receipts_endpoint(runtime), socket=watch)
     server = HttpServer(router, settings.HOST, settings.PORT).start()

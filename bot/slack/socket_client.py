@@ -25,8 +25,11 @@ from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
+from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.websocket_client import SocketModeClient
 from websocket import ABNF, STATUS_NORMAL, WebSocketApp
+
+from bot.foreground import Foreground
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +143,15 @@ class SocketClient(SocketModeClient):
 class SocketHandler(SocketModeHandler):
     """Bolt's websocket-client Socket Mode handler on SocketClient."""
 
-    def __init__(self, app: App, app_token: str, ping_interval: float) -> None:
+    def __init__(
+        self,
+        app: App,
+        app_token: str,
+        ping_interval: float,
+        foreground: Foreground | None = None,
+    ) -> None:
         # Not super().__init__: it would build (and start the threads of) a second client.
+        self.foreground = foreground or Foreground()
         self.app = app
         self.app_token = app_token
         self.client = SocketClient(
@@ -151,3 +161,8 @@ class SocketHandler(SocketModeHandler):
             ping_interval=ping_interval,
         )
         self.client.socket_mode_request_listeners.append(self.handle)  # type: ignore[arg-type]
+
+    def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        # An envelope is answered before the background work waiting on it (bot.foreground).
+        with self.foreground.serving():
+            super().handle(client, req)
