@@ -14,6 +14,7 @@ Slash-command acks at 1/10/50 in flight against a bare Bolt app on the same wait
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import statistics
@@ -173,6 +174,72 @@ def throughput(url: str, senders: int, seconds: float) -> None:
         )
         portal.close()
         db.dispose()
+
+
+REPLICA_CHILD = """
+import json, sys, threading, time
+from concurrent.futures import ThreadPoolExecutor
+sys.path.insert(0, sys.argv[1])
+from bench.run import send_once
+from bot.portal.client import PortalClient
+from bot.portal.sandbox import SANDBOX_CREDENTIALS
+from bot.service import SendService
+from bot.store.db import Database
+url, portal_url, senders = sys.argv[2], sys.argv[3], int(sys.argv[4])
+start, stop = float(sys.argv[5]), float(sys.argv[6])
+service = SendService(Database(url), PortalClient(portal_url, SANDBOX_CREDENTIALS, sandbox=True))
+send_once(service, -1)  # connected and warm before the clock starts
+lat, lock = [], threading.Lock()
+def worker(k):
+    i = 0
+    while time.time() < start:
+        time.sleep(0.001)
+    while time.time() < stop:
+        t = time.perf_counter()
+        send_once(service, k * 1_000_000 + i)
+        with lock:
+            lat.append((time.perf_counter() - t) * 1000)
+        i += 1
+with ThreadPoolExecutor(senders) as pool:
+    list(pool.map(worker, range(senders)))
+print(json.dumps(lat))
+"""
+
+
+def throughput_replicas(url: str, processes: int, senders: int, seconds: float) -> None:
+    """`processes` bot processes with `senders` threads each, on one database and one portal:
+    the bot's replicas, as the jobs run them (claimed in the database, any number of them)."""
+    with sandbox_process(20) as portal_url:
+        db = Database(url)
+        upgrade(db.engine)
+        with db.session() as session:
+            create_grant(session, subject="UBENCH", scope="*", role="sender", actor="bench")
+        db.dispose()
+        start = time.time() + 5.0  # every child imported, connected and warm
+        stop = start + seconds
+        children = [
+            subprocess.Popen(
+                [
+                    *(sys.executable, "-c", REPLICA_CHILD, str(ROOT), url, portal_url),
+                    *(str(senders), str(start), str(stop)),
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(processes)
+        ]
+        lat: list[float] = []
+        for child in children:
+            out, _ = child.communicate(timeout=seconds + 120)
+            lat += json.loads(out.strip().splitlines()[-1])
+        total = processes * senders
+        ideal = total / 0.020
+        row(
+            f"sends/s, PostgreSQL, {processes} processes × {senders} senders, 20 ms portal",
+            f"{len(lat) / seconds:.0f}/s, p99 {p(lat, 0.99):.0f} ms",
+            f"{ideal:.0f}/s if only the portal's 20 ms counted",
+            f"{len(lat) / seconds / ideal:.2f} of ideal",
+        )
 
 
 def cli_wall(tmp: str) -> None:
@@ -373,6 +440,12 @@ def main() -> None:
                 throughput(url, senders, 3.0 if args.quick else 10.0)
             finally:
                 drop_db(handle)
+        # The same 32 senders as two replicas: is it one interpreter lock, or the machine?
+        url, handle = fresh_db("postgresql", args.pg, tmp)
+        try:
+            throughput_replicas(url, 2, 16, 3.0 if args.quick else 10.0)
+        finally:
+            drop_db(handle)
         slash_acks(100 if args.quick else 300)
         for kind in ("sqlite", "postgresql"):
             for inflight in (10, 50):
