@@ -26,9 +26,10 @@ from bot.jobs.registry import Job, JobContext
 from bot.service import retryable
 from bot.slack import blocks
 from bot.slack.approval_blocks import approval_asked, approval_closed, approval_request, with_retry
+from bot.slack.approval_post import ask_for_approval
 from bot.slack.deps import ResponseUrls
 from bot.slack.home_viewers import HomeViewers
-from bot.slack.mrkdwn import channel_link, clip, code, escape, mention
+from bot.slack.mrkdwn import clip, code, escape, mention
 from bot.slack.notify import Audience, Notifier, SlackFailure, Thread, thread_at, why
 from bot.slack.render_batches import BatchRenderer
 from bot.sms.message import SimInfo
@@ -316,26 +317,18 @@ class SlackRenderer:
         if channel is None or approval_thread(req) is not None:
             return
         text, approval_blocks = approval_request(req, self._sim(req), _warnings(req))
-        expires = aware(req.expires_at)
-        until = f"{expires:%H:%M} UTC" if expires else "-"
-        try:
-            posted = self.notifier.client.chat_postMessage(
-                channel=channel, text=text, blocks=approval_blocks
-            )
-        except SlackFailure as exc:
-            note = (
-                f":warning: Approval is needed, but I could not post in {channel_link(channel)} "
-                f"({escape(why(exc))}): invite me there or ask an admin "
-                f"(`smsbot approvals approve {req.id}`). The request expires at {until}."
-            )
-        else:
+        posted, note = ask_for_approval(
+            self.notifier.client,
+            channel,
+            text,
+            approval_blocks,
+            expires_at=req.expires_at,
+            approvers=req.approvals_needed,
+            otherwise=f"`smsbot approvals approve {req.id}`",
+        )
+        if posted is not None:
             with self.db.session() as session:
-                attach_approval_message(session, req.id, str(posted["channel"]), str(posted["ts"]))
-            needed = f"{req.approvals_needed} approver" + ("s" if req.approvals_needed > 1 else "")
-            note = (
-                f":raised_hand: Approval asked in {channel_link(channel)} ({needed}); "
-                f"it expires at {until}. Nothing is sent until then."
-            )
+                attach_approval_message(session, req.id, *posted)
         thread = thread_of(req)
         if thread is not None or req.source == "slack":
             self.notifier.reply(thread, note, self._audience(req), approval_asked(note, req.id))

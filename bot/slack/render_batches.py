@@ -19,12 +19,12 @@ from sqlalchemy import select, update
 
 from bot.batches.report import as_csv, rows
 from bot.batches.run import counts_of
+from bot.slack.approval_post import ask_for_approval
 from bot.slack.batch_blocks import approval_decided, batch_approval, batch_message, summary_text
 from bot.slack.blocks import audit_minute
-from bot.slack.mrkdwn import channel_link, clip, code, escape, mention
+from bot.slack.mrkdwn import clip, code, escape, mention
 from bot.slack.notify import Audience, Notifier, SlackFailure, Thread, thread_at, why
 from bot.store.db import Database
-from bot.store.grants import aware
 from bot.store.models import AuditEvent, SmsBatch, SmsRequest
 
 log = logging.getLogger(__name__)
@@ -152,26 +152,17 @@ class BatchRenderer:
         skipped = len(json.loads(batch.skipped or "[]"))
         warnings = [str(w) for w in details.get("confirmed_warnings") or []]
         text, blocks = batch_approval(batch, skipped, warnings)
-        expires = aware(batch.expires_at)
-        until = f"{expires:%H:%M} UTC" if expires else "-"
-        try:
-            posted = self.notifier.client.chat_postMessage(
-                channel=channel, text=text, blocks=blocks
-            )
-        except SlackFailure as exc:
-            note = (
-                f":warning: Approval is needed, but I could not post in {channel_link(channel)} "
-                f"({escape(why(exc))}): invite me there, or an approver runs "
-                f"`smsbot batches approve {batch.id}`. It expires at {until}."
-            )
-        else:
-            self._set(batch.id, approval_channel=str(posted["channel"]),
-                      approval_ts=str(posted["ts"]))  # fmt: skip
-            note = (
-                f":raised_hand: Approval asked in {channel_link(channel)} "
-                f"({batch.approvals_needed} approver(s)); it expires at {until}. Nothing is "
-                "sent until then."
-            )
+        posted, note = ask_for_approval(
+            self.notifier.client,
+            channel,
+            text,
+            blocks,
+            expires_at=batch.expires_at,
+            approvers=batch.approvals_needed,
+            otherwise=f"`smsbot batches approve {batch.id}`",
+        )
+        if posted is not None:
+            self._set(batch.id, approval_channel=posted[0], approval_ts=posted[1])
         if _thread(batch) is not None or batch.source == "slack":
             self.notifier.reply(_thread(batch), note, Audience(batch.requester, batch.channel_id))
 
