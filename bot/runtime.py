@@ -12,6 +12,7 @@ from bot.approvals import Approvals
 from bot.batches import Batches
 from bot.config import Settings, secret_value
 from bot.foreground import Foreground
+from bot.jobs.listen import AuditListener
 from bot.jobs.registry import core_jobs
 from bot.jobs.runner import JobRunner
 from bot.lifecycle.dispatch import Sender
@@ -51,6 +52,8 @@ class Runtime:
     jobs: JobRunner = field(init=False)
     #: Requests people wait on (Slack acks), which background work here yields to.
     foreground: Foreground = field(default_factory=Foreground)
+    #: Wakes the jobs here when another process records something (PostgreSQL only).
+    listener: AuditListener | None = field(default=None, init=False)
     _closed: bool = field(default=False, repr=False)
     _pusher: ReceiptPusher | None = field(default=None, repr=False)
 
@@ -63,8 +66,11 @@ class Runtime:
         self.jobs = JobRunner(self, self.db, registry)
 
     def start_jobs(self) -> JobRunner:
-        """Run the jobs in this process, woken whenever the core records something."""
+        """Run the jobs in this process, woken whenever the core records something: here at
+        once, and on PostgreSQL also when another process does (bot.jobs.listen)."""
         self.db.after_audit.append(self.jobs.wake)
+        if self.db.is_postgresql:
+            self.listener = AuditListener(self.db.engine.url, self.jobs.wake).start()
         return self.jobs.start()
 
     def start_sandbox_receipts(self, default_url: str) -> ReceiptPusher | None:
@@ -85,6 +91,8 @@ class Runtime:
         self._closed = True
         if self._pusher is not None:
             self._pusher.stop()
+        if self.listener is not None:
+            self.listener.stop()
         self.jobs.stop()
         self.sender.shutdown()
         self.portal.close()

@@ -202,6 +202,7 @@ def append_many(session: Session, entries: list[Entry]) -> list[AuditEvent]:
 _SERVER_APPEND: WeakKeyDictionary[Engine, bool] = WeakKeyDictionary()
 _CALL_APPEND = text(audit_sql.CALL)
 _SERVER_APPEND_USABLE = text(audit_sql.USABLE)
+_NOTIFY = text(audit_sql.NOTIFY)
 
 
 #: False: append from Python on PostgreSQL too (bench/audit_head.py measures both in one run).
@@ -244,6 +245,8 @@ def _append_here(conn: Connection, prepared: list[dict[str, Any]], ts: str) -> l
         rows.append(values)
     conn.execute(_INSERT_EVENT, rows if len(rows) > 1 else rows[0])
     conn.execute(_UPDATE_HEAD, {"new_seq": seq, "new_hash": prev})
+    if conn.dialect.name == "postgresql":
+        conn.execute(_NOTIFY)  # as the server-side append does (bot.jobs.listen)
     return rows
 
 

@@ -66,4 +66,13 @@ USABLE = (
     "AND to_regprocedure('smsbot_audit_append(json,text)') IS NOT NULL"
 )
 
-CALL = "SELECT out_seq, out_prev, out_hash FROM smsbot_audit_append(CAST(:entries AS json), :at)"
+#: The append, and a notification to other processes' jobs (bot.jobs.listen), sent at commit,
+#: in the same round trip. The rows come back in chain order.
+CALL = (
+    "SELECT a.out_seq, a.out_prev, a.out_hash "
+    "FROM smsbot_audit_append(CAST(:entries AS json), :at) AS a, "
+    "pg_notify('smsbot_audit', '') AS n ORDER BY a.out_seq"
+)
+
+#: The notification alone, for the append from Python on PostgreSQL.
+NOTIFY = "SELECT pg_notify('smsbot_audit', '')"
