@@ -28,6 +28,7 @@ from bot.config_values import (
     secret,
     setting,
     slack_id,
+    split_ids,
     text,
     user_ids,
     whole,
@@ -140,11 +141,6 @@ def secret_value(value: Secret | None) -> str | None:
     """The plain value of an optional secret setting (only ever handed to the API that needs
     it, never logged)."""
     return value.get_secret_value() if value is not None else None
-
-
-def split_ids(value: str) -> list[str]:
-    """`U1, U2 U3` → the IDs, whatever the separators."""
-    return [part.strip() for part in value.replace(" ", ",").split(",") if part.strip()]
 
 
 def _audit_key(value: str) -> Secret:

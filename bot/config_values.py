@@ -133,17 +133,18 @@ def slack_id(prefixes: str, what: str) -> Callable[[str], str | None]:
     return parse
 
 
-def channel_id(value: str) -> str | None:
-    """A channel (C…) or private channel (G…) ID; empty means unset."""
-    if value and not (value[:1] in ("C", "G") and value[1:].isalnum()):
-        raise ValueError("must be a Slack channel ID (C… or G…)")
-    return value or None
+#: A channel (C…) or private channel (G…) ID; empty means unset.
+channel_id = slack_id("CG", "a Slack channel ID (C… or G…)")
+
+
+def split_ids(value: str) -> list[str]:
+    """`U1, U2 U3` → the IDs, whatever the separators."""
+    return [part.strip() for part in value.replace(" ", ",").split(",") if part.strip()]
 
 
 def user_ids(value: str) -> str:
     """A comma- or space-separated list of Slack user IDs."""
-    for item in value.replace(" ", ",").split(","):
-        item = item.strip()
-        if item and not (item[:1] in ("U", "W") and item[1:].isalnum() and item.isupper()):
+    for item in split_ids(value):
+        if not (item[:1] in ("U", "W") and item[1:].isalnum() and item.isupper()):
             raise ValueError("must be a comma-separated list of Slack user IDs (U… or W…)")
     return value
