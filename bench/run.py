@@ -148,23 +148,7 @@ def throughput(url: str, senders: int, seconds: float) -> None:
             create_grant(session, subject="UBENCH", scope="*", role="sender", actor="bench")
         portal = PortalClient(portal_url, SANDBOX_CREDENTIALS, sandbox=True)
         service = SendService(db, portal)
-        stop = time.monotonic() + seconds
-        lat: list[float] = []
-        lock = threading.Lock()
-
-        def worker(k: int) -> None:
-            i = 0
-            while time.monotonic() < stop:
-                t = time.perf_counter()
-                send_once(service, k * 1_000_000 + i)
-                with lock:
-                    lat.append((time.perf_counter() - t) * 1000)
-                i += 1
-
-        started = time.monotonic()
-        with ThreadPoolExecutor(senders) as pool:
-            list(pool.map(worker, range(senders)))
-        took = time.monotonic() - started
+        lat, took = send_for(service, senders, seconds)
         ideal = senders / 0.020
         row(
             f"sends/s, PostgreSQL, {senders} sender(s), 20 ms portal (its own process)",
@@ -176,11 +160,32 @@ def throughput(url: str, senders: int, seconds: float) -> None:
         db.dispose()
 
 
+def send_for(service: SendService, senders: int, seconds: float) -> tuple[list[float], float]:
+    """`senders` threads sending one after another for `seconds`: each send's ms, and the time
+    it all took."""
+    stop = time.monotonic() + seconds
+    lat: list[float] = []
+    lock = threading.Lock()
+
+    def worker(k: int) -> None:
+        i = 0
+        while time.monotonic() < stop:
+            t = time.perf_counter()
+            send_once(service, k * 1_000_000 + i)
+            with lock:
+                lat.append((time.perf_counter() - t) * 1000)
+            i += 1
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(senders) as pool:
+        list(pool.map(worker, range(senders)))
+    return lat, time.monotonic() - started
+
+
 REPLICA_CHILD = """
-import json, sys, threading, time
-from concurrent.futures import ThreadPoolExecutor
+import json, sys, time
 sys.path.insert(0, sys.argv[1])
-from bench.run import send_once
+from bench.run import send_for, send_once
 from bot.portal.client import PortalClient
 from bot.portal.sandbox import SANDBOX_CREDENTIALS
 from bot.service import SendService
@@ -189,19 +194,8 @@ url, portal_url, senders = sys.argv[2], sys.argv[3], int(sys.argv[4])
 start, stop = float(sys.argv[5]), float(sys.argv[6])
 service = SendService(Database(url), PortalClient(portal_url, SANDBOX_CREDENTIALS, sandbox=True))
 send_once(service, -1)  # connected and warm before the clock starts
-lat, lock = [], threading.Lock()
-def worker(k):
-    i = 0
-    while time.time() < start:
-        time.sleep(0.001)
-    while time.time() < stop:
-        t = time.perf_counter()
-        send_once(service, k * 1_000_000 + i)
-        with lock:
-            lat.append((time.perf_counter() - t) * 1000)
-        i += 1
-with ThreadPoolExecutor(senders) as pool:
-    list(pool.map(worker, range(senders)))
+time.sleep(max(0.0, start - time.time()))  # every replica starts at the same moment
+lat, _ = send_for(service, senders, stop - time.time())
 print(json.dumps(lat))
 """
 
