@@ -70,7 +70,7 @@ class Runtime:
         once, and on PostgreSQL also when another process does (bot.jobs.listen)."""
         self.db.after_audit.append(self.jobs.wake)
         if self.db.is_postgresql:
-            self.listener = AuditListener(self.db.engine.url, self.jobs.wake).start()
+            self.listener = AuditListener(self.db.engine, self.jobs.wake).start()
         return self.jobs.start()
 
     def start_sandbox_receipts(self, default_url: str) -> ReceiptPusher | None:

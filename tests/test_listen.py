@@ -10,6 +10,8 @@ from sqlalchemy.engine import make_url
 
 from bot.jobs.listen import AuditListener, conninfo
 from bot.store import audit
+from bot.store.audit_sql import origin
+from bot.store.db import Database
 from tests.support.lifecycle import request_row, runtime_on, wait_until
 from tests.test_lifecycle import record
 
@@ -40,8 +42,10 @@ def test_a_rolled_back_transaction_notifies_nobody(db_url: str) -> None:
     with runtime_on(db_url) as rt:
         if not rt.db.is_postgresql:
             return  # SQLite: see above
-        # A listener of its own, with no jobs here that could record something meanwhile.
-        listener = AuditListener(rt.db.engine.url, lambda: None).start()
+        # A listener of its own (another engine: rt's commits count as another process's),
+        # with no jobs here that could record something meanwhile.
+        other = Database(db_url)
+        listener = AuditListener(other.engine, lambda: None).start()
         try:
             assert listener.listening.wait(10)
             with pytest.raises(ZeroDivisionError), rt.db.session() as session:
@@ -51,6 +55,28 @@ def test_a_rolled_back_transaction_notifies_nobody(db_url: str) -> None:
             with rt.db.session() as session:
                 audit.append(session, "invalid", "UTEST", details={"why": "committed"})
             wait_until(lambda: listener.notified >= 1, 10, "the committed notification")
+            assert listener.notified == 1
+        finally:
+            listener.stop()
+            other.dispose()
+
+
+def test_a_process_does_not_hear_its_own_commits(db_url: str) -> None:
+    """Its own commits wake its jobs directly (`Database.after_audit`); heard again through
+    the listener they would run every job pass twice."""
+    with runtime_on(db_url) as worker, runtime_on(db_url) as front:
+        if not worker.db.is_postgresql:
+            return  # SQLite: see above
+        listener = AuditListener(worker.db.engine, lambda: None).start()
+        try:
+            assert listener.listening.wait(10)
+            with worker.db.session() as session:
+                audit.append(session, "invalid", "UTEST", details={"why": "own"})
+            with front.db.session() as session:
+                audit.append(session, "invalid", "UTEST", details={"why": "another process"})
+            # Delivered in commit order: once the second is heard, the first was skipped.
+            other = origin(front.db.engine)
+            wait_until(lambda: listener.last_origin == other, 10, "the other's notification")
             assert listener.notified == 1
         finally:
             listener.stop()

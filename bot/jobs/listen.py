@@ -14,7 +14,9 @@ import threading
 from collections.abc import Callable
 
 import psycopg
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Engine
+
+from bot.store.audit_sql import origin
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +31,17 @@ def conninfo(url: URL) -> str:
 
 
 class AuditListener:
-    def __init__(self, url: URL, wake: Callable[[], None]) -> None:
-        self._conninfo = conninfo(url)
+    def __init__(self, engine: Engine, wake: Callable[[], None]) -> None:
+        self._conninfo = conninfo(engine.url)
+        #: Notifications from this engine's own commits are skipped (see audit_sql.origin).
+        self._origin = origin(engine)
         self._wake = wake
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        #: Notifications received (tests and debugging look at it).
+        #: Notifications received from other processes (tests and debugging look at it).
         self.notified = 0
+        #: Who sent the last notification heard, own or not (tests and debugging).
+        self.last_origin: str | None = None
         #: True once LISTEN is in place (and again after each reconnect).
         self.listening = threading.Event()
 
@@ -58,10 +64,12 @@ class AuditListener:
                     # Whatever was recorded while nobody listened is found now.
                     self._wake()
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=POLL_SECONDS, stop_after=1):
-                            self.notified += 1
-                            self._wake()
-            except psycopg.Error as exc:
+                        for notify in conn.notifies(timeout=POLL_SECONDS, stop_after=1):
+                            self.last_origin = notify.payload
+                            if notify.payload != self._origin:
+                                self.notified += 1
+                                self._wake()
+            except Exception as exc:  # psycopg's errors, and anything else: never end the thread
                 # The type only: a connection error's text can quote the connection string.
                 self.listening.clear()
                 log.warning("listening for new work failed (%s); retrying", type(exc).__name__)

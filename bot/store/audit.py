@@ -224,7 +224,8 @@ def _append_in_server(
     """One statement locks the head, chains and inserts the rows and moves the head."""
     entries = json.dumps(prepared, ensure_ascii=False)
     # The function raises itself when the head row is missing; one row comes back per entry.
-    chained = conn.execute(_CALL_APPEND, {"entries": entries, "at": ts}).all()
+    params = {"entries": entries, "at": ts, "origin": audit_sql.origin(conn.engine)}
+    chained = conn.execute(_CALL_APPEND, params).all()
     return [
         {"seq": seq, "ts": ts, **fields, "prev_hash": prev, "hash": digest}
         for fields, (seq, prev, digest) in zip(prepared, chained, strict=True)
@@ -246,7 +247,8 @@ def _append_here(conn: Connection, prepared: list[dict[str, Any]], ts: str) -> l
     conn.execute(_INSERT_EVENT, rows if len(rows) > 1 else rows[0])
     conn.execute(_UPDATE_HEAD, {"new_seq": seq, "new_hash": prev})
     if conn.dialect.name == "postgresql":
-        conn.execute(_NOTIFY)  # as the server-side append does (bot.jobs.listen)
+        # As the server-side append does (bot.jobs.listen).
+        conn.execute(_NOTIFY, {"origin": audit_sql.origin(conn.engine)})
     return rows
 
 

@@ -16,6 +16,10 @@ as is) — over UTF-8. So it is only used on a UTF-8 database; a test compares b
 
 from __future__ import annotations
 
+import os
+
+from sqlalchemy import Engine
+
 #: Version 1 of the function (migration 0011). A change to the row's canonical form must change
 #: `audit.row_hash` and this together, in a new migration.
 APPEND_FUNCTION_V1 = r"""
@@ -67,12 +71,20 @@ USABLE = (
 )
 
 #: The append, and a notification to other processes' jobs (bot.jobs.listen), sent at commit,
-#: in the same round trip. The rows come back in chain order.
+#: in the same round trip; its payload is the sender's `origin`. The rows come back in chain
+#: order.
 CALL = (
     "SELECT a.out_seq, a.out_prev, a.out_hash "
     "FROM smsbot_audit_append(CAST(:entries AS json), :at) AS a, "
-    "pg_notify('smsbot_audit', '') AS n ORDER BY a.out_seq"
+    "pg_notify('smsbot_audit', :origin) AS n ORDER BY a.out_seq"
 )
 
 #: The notification alone, for the append from Python on PostgreSQL.
-NOTIFY = "SELECT pg_notify('smsbot_audit', '')"
+NOTIFY = "SELECT pg_notify('smsbot_audit', :origin)"
+
+
+def origin(engine: Engine) -> str:
+    """Who notifies: this process and its connection pool (shared by the engine's option
+    copies). A process's own commits already wake its jobs at once (`Database.after_audit`);
+    its listener skips their notifications, or every commit would run the jobs twice."""
+    return f"{os.getpid()}:{id(engine.pool)}"
